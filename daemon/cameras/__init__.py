@@ -1,0 +1,1 @@
+"""Frame sources: simulated cameras and GenICam cameras through harvesters."""

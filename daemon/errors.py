@@ -1,0 +1,48 @@
+"""The one exception hierarchy of acqd.
+
+Every error acqd raises on purpose is an :class:`AcqdError`. Each subclass also inherits the builtin that a
+caller would naturally catch (``ValueError`` for bad input, ``OSError`` for storage, ...), so code that does not
+know acqd still handles it sensibly. Vendor exceptions (harvesters, genicam, botocore, zmq) are translated at the
+edge with ``raise ... from``; they never escape a public API.
+"""
+
+from __future__ import annotations
+
+
+class AcqdError(Exception):
+    """Base of every error acqd raises on purpose."""
+
+
+class ConfigError(AcqdError, ValueError):
+    """A setting, a profile field or a command argument is invalid.
+
+    The message names the field, the value given and what would be accepted.
+    """
+
+
+class StorageError(AcqdError, OSError):
+    """Writing the store failed (disk full, permissions, a file where a folder should be, S3 errors)."""
+
+
+class StoreExistsError(StorageError, FileExistsError):
+    """The store already exists and ``overwrite`` was not requested."""
+
+
+class StreamClosedError(StorageError):
+    """An operation on a stream that was closed or failed earlier (a write error is sticky)."""
+
+
+class CameraError(AcqdError, RuntimeError):
+    """The camera could not be opened, configured or read."""
+
+
+class CameraLost(CameraError, ConnectionError):
+    """The camera stopped answering or disappeared mid-run."""
+
+
+class CameraTimeout(CameraError, TimeoutError):
+    """No frame arrived in the time allowed."""
+
+
+class ProtocolError(AcqdError, ValueError):
+    """A wire message (frame stream or control) is malformed or of an unsupported version."""

@@ -1,0 +1,1 @@
+"""The frame type and the wire protocols: where cameras and storage meet."""
