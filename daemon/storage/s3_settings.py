@@ -27,9 +27,7 @@ class S3Settings:
 
     def __post_init__(self) -> None:
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"s3.endpoint must start with 'http://' or 'https://'. Got {self.endpoint!r} instead."
-            )
+            raise ConfigError(f"s3.endpoint must start with 'http://' or 'https://'. Got {self.endpoint!r} instead.")
         if self.part_size < MIN_PART_SIZE:
             raise ConfigError(
                 f"s3.part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part). "
