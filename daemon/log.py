@@ -58,7 +58,7 @@ def configure(fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | Non
 
 
 def get_logger(name: str | None = None, **initial: Any) -> Any:
-    """A structlog logger; ``name`` becomes the ``logger`` field."""
+    """A structlog logger; ``name`` becomes the ``component`` field of every event."""
     if name is not None:
-        initial["logger"] = name
+        initial["component"] = name
     return structlog.get_logger(**initial)
