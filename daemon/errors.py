@@ -46,3 +46,19 @@ class CameraTimeout(CameraError, TimeoutError):
 
 class ProtocolError(AcqdError, ValueError):
     """A wire message (frame stream or control) is malformed or of an unsupported version."""
+
+
+class NotFoundError(AcqdError, LookupError):
+    """A named thing (a run, a profile) does not exist; the control protocol answers ``not_found``."""
+
+
+class ConflictError(AcqdError, RuntimeError):
+    """The request clashes with the current state (a camera already in use by a run); answered ``conflict``."""
+
+
+class UnavailableError(AcqdError, RuntimeError):
+    """The daemon cannot serve the request now (shutting down, busy); answered ``unavailable``."""
+
+
+class PeerLost(AcqdError, ConnectionError):
+    """The other end of a frame stream never answered, or stopped answering within its liveness timeout."""

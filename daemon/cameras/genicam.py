@@ -1,0 +1,412 @@
+"""GenICam cameras through harvesters: the only module that imports harvesters or genicam.
+
+Design notes:
+- Harvesters is wrapped thinly: ``Harvester`` finds producers and devices, ``ImageAcquirer`` opens the device,
+  announces buffers and starts/stops the stream; the node map is used through :class:`FeatureAccess`, which checks a
+  write before making it (type, range, increment, enum entries, access mode) so a ConfigError says what the
+  device offers instead of repeating a GenApi exception.
+- Fetching does not use ``ImageAcquirer.fetch``: that call drops incomplete buffers and restarts its timeout after
+  each one (so it can hang). ``read`` waits on the stream's new-buffer event itself (harvesters' monitor, the one
+  private attribute used, pinned by harvesters==1.4.3), copies the image out with
+  :func:`~daemon.cameras.pixel_format.copy_pixels` and re-queues the buffer in a ``finally``. Incomplete buffers
+  are delivered flagged, with unfilled bytes zeroed.
+- Lost device: a GenTL error while waiting or re-queuing, or the no-frame watchdog (``timeout_s``) firing while a
+  register read fails. ``on_lost="fail"`` raises CameraLost; ``"reconnect"`` rebuilds harvester, device and
+  settings with a doubling, capped backoff. The device restarts its ids at 0, so ids after a reconnect continue
+  from the last id as if the device had run on (time since the last frame x AcquisitionFrameRate in free run, at
+  least one frame lost): the jump is counted as a gap and the frame flagged AFTER_GAP.
+- Watchdog: in free run a frame is always expected; with TriggerMode On only after ``trigger()``.
+- Harvesters logs every discarded buffer and error with tracebacks: its logger is silenced; we log events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from genicam import genapi, gentl
+from harvesters.core import Harvester
+
+from daemon.cameras import pixel_format
+from daemon.cameras.camera import CameraState, CameraStats, FrameCounter, FrameLayout, Lifecycle
+from daemon.cameras.device_selection import choose_device, entry_from_properties
+from daemon.cameras.features import FeatureAccess, brief
+from daemon.cameras.gentl_producers import find_producers
+from daemon.cameras.settings import GenicamCameraSettings, NodeValue
+from daemon.errors import CameraError, CameraLost, CameraTimeout, ConfigError
+from daemon.ipc.frame import Frame
+from daemon.log import get_logger
+
+_S = CameraState
+_log = get_logger("daemon.cameras.genicam")
+_VENDOR_ERRORS = (gentl.GenericException, genapi.GenericException)
+_SLICE_S = 0.1  # longest single wait on the new-buffer event
+
+
+class GenicamCamera:
+    """A :class:`~daemon.cameras.camera.Camera` over a GenTL producer (see the module docstring)."""
+
+    def __init__(self, settings: GenicamCameraSettings) -> None:
+        self._settings = settings
+        self._life = Lifecycle("genicam camera")
+        self._counter = FrameCounter()
+        self._layout: FrameLayout | None = None
+        self._format: pixel_format.PixelFormat | None = None
+        self._harvester: Any = None
+        self._ia: Any = None
+        self._monitor: Any = None
+        self._features: FeatureAccess | None = None
+        self._info: Mapping[str, str] = MappingProxyType({})
+        self._triggered = False
+        self._software_trigger = False
+        self._pending_triggers = 0
+        self._last_progress = 0.0  # watchdog origin: last frame, start, first pending trigger or last timeout
+        self._last_frame_at = 0.0
+        self._id_offset = 0
+        self._frame_rate: float | None = None
+
+    # -- description ----------------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> GenicamCameraSettings:
+        return self._settings
+
+    @property
+    def state(self) -> CameraState:
+        return self._life.state
+
+    @property
+    def layout(self) -> FrameLayout:
+        if self._layout is None:
+            raise CameraError("genicam camera: the frame layout is known after configure().")
+        return self._layout
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.layout.shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.layout.dtype
+
+    @property
+    def stats(self) -> CameraStats:
+        return self._counter.snapshot()
+
+    @property
+    def info(self) -> Mapping[str, str]:
+        return self._info
+
+    @property
+    def pixel_format(self) -> pixel_format.PixelFormat:
+        """The configured pixel format (its ``bits`` are the significant bits per pixel)."""
+        if self._format is None:
+            raise CameraError("genicam camera: the pixel format is known after configure().")
+        return self._format
+
+    def read_feature(self, name: str) -> Any:
+        """The device's current value of feature ``name`` (status pages, tests); ConfigError if it has none."""
+        self._life.require("read a feature", _S.OPEN, _S.CONFIGURED, _S.ACQUIRING)
+        return self._features_or_fail().read(name)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._life.require("open", _S.NEW)
+        self._connect()
+        self._life.state = _S.OPEN
+
+    def configure(self) -> None:
+        self._life.require("configure", _S.OPEN, _S.CONFIGURED)
+        self._apply_settings()
+        self._life.state = _S.CONFIGURED
+
+    def start(self) -> None:
+        self._life.require("start", _S.CONFIGURED)
+        self._counter.begin()
+        self._id_offset = 0
+        self._start_stream()
+        self._life.state = _S.ACQUIRING
+
+    def trigger(self) -> None:
+        self._life.require("trigger", _S.ACQUIRING)
+        if not self._software_trigger:
+            raise CameraError("genicam camera: trigger() needs trigger_mode On and trigger_source Software.")
+        if self._pending_triggers == 0:
+            self._last_progress = time.monotonic()  # a frame is expected from now on (watchdog)
+        self._pending_triggers += 1  # before executing: the frame may be read before execute() returns
+        try:
+            self._features_or_fail().execute("TriggerSoftware")
+        except CameraError:
+            self._pending_triggers -= 1
+            raise
+
+    def read(self, timeout_s: float) -> Frame | None:
+        if timeout_s < 0:
+            raise ConfigError(f"timeout_s must be >= 0. Got {timeout_s} instead.")
+        self._life.require("read", _S.ACQUIRING)
+        deadline = time.monotonic() + timeout_s
+        polled = False  # a zero timeout still looks once
+        while True:
+            now = time.monotonic()
+            watchdog_left = self._watchdog_left(now)
+            if watchdog_left is not None and watchdog_left <= 0:
+                self._on_silence(now)
+                continue
+            if now >= deadline and polled:
+                return None
+            wait = min(deadline - now, _SLICE_S, _SLICE_S if watchdog_left is None else watchdog_left)
+            frame = self._wait_frame(wait)
+            polled = True
+            if frame is not None:
+                return frame
+
+    def stop(self) -> None:
+        if self._life.state is not _S.ACQUIRING:
+            return
+        self._life.state = _S.CONFIGURED
+        if self._ia is not None:
+            try:
+                self._ia.stop()
+            except _VENDOR_ERRORS as error:
+                raise CameraError(f"{self._label()}: stopping the stream failed: {brief(error)}.") from error
+
+    def close(self) -> None:
+        if self._life.state is _S.CLOSED:
+            return
+        self._life.state = _S.CLOSED
+        self._release()
+
+    # -- connection -----------------------------------------------------------------------------------------
+
+    def _label(self) -> str:
+        serial = self._info.get("serial_number")
+        return f"camera {serial}" if serial else "genicam camera"
+
+    def _features_or_fail(self) -> FeatureAccess:
+        if self._features is None:
+            raise CameraLost("genicam camera: the device is not connected.")
+        return self._features
+
+    def _connect(self) -> None:
+        """Load the producers, choose the device, open it."""
+        logging.getLogger("harvesters.core").setLevel(logging.CRITICAL)
+        producers = find_producers(self._settings.producers)
+        harvester = Harvester()
+        self._harvester = harvester
+        try:
+            for path in producers:
+                harvester.add_file(str(path))
+            harvester.update()
+            entries = [entry_from_properties(i, d.property_dict) for i, d in enumerate(harvester.device_info_list)]
+            chosen = choose_device(entries, self._settings.select)
+            self._ia = harvester.create(chosen.position)
+        except _VENDOR_ERRORS as error:
+            self._release()
+            where = f"({self._settings.select.describe()}) via {', '.join(str(p) for p in producers)}"
+            raise CameraError(f"opening a camera {where} failed: {brief(error)}.") from error
+        except CameraError as error:
+            self._release()
+            raise CameraError(f"{error} Producers: {', '.join(str(p) for p in producers)}.") from error
+        self._features = FeatureAccess(
+            self._ia.remote_device.node_map, f"camera {chosen.serial_number}", _VENDOR_ERRORS
+        )
+        described = {
+            "vendor": chosen.vendor,
+            "model": chosen.model,
+            "serial_number": chosen.serial_number,
+            "user_id": chosen.user_id,
+        }
+        self._info = MappingProxyType({k: v for k, v in described.items() if v})
+        _log.info("camera_opened", **dict(self._info))
+
+    def _release(self) -> None:
+        """Free the device and the producers; problems are logged, never raised (close must finish)."""
+        ia, harvester = self._ia, self._harvester
+        self._ia = self._monitor = self._features = self._harvester = None
+        try:
+            if ia is not None:
+                ia.destroy()
+        except _VENDOR_ERRORS as error:
+            _log.warning("camera_release_failed", step="destroy_acquirer", error=brief(error))
+        try:
+            if harvester is not None:
+                harvester.reset()
+        except _VENDOR_ERRORS as error:
+            _log.warning("camera_release_failed", step="reset_harvester", error=brief(error))
+
+    # -- configuration --------------------------------------------------------------------------------------
+
+    def _apply_settings(self) -> None:
+        s, f = self._settings, self._features_or_fail()
+        if s.pixel_format is not None:
+            pixel_format.by_name(s.pixel_format)  # refuse what we cannot unpack before touching the device
+        ordered: list[tuple[str, NodeValue | None]] = [("PixelFormat", s.pixel_format)]
+        if s.width is not None and s.offset_x is not None:
+            ordered.append(("OffsetX", 0))  # make room for the new width first
+        if s.height is not None and s.offset_y is not None:
+            ordered.append(("OffsetY", 0))
+        ordered += [("Width", s.width), ("Height", s.height), ("OffsetX", s.offset_x), ("OffsetY", s.offset_y)]
+        ordered.append(("ExposureTime", s.exposure_time_us))
+        if s.frame_rate_hz is not None and f.has("AcquisitionFrameRateEnable"):
+            ordered.append(("AcquisitionFrameRateEnable", True))
+        ordered += [("AcquisitionFrameRate", s.frame_rate_hz), ("Gain", s.gain)]
+        ordered += [("TriggerSelector", s.trigger_selector), ("TriggerMode", s.trigger_mode)]
+        ordered += [("TriggerSource", s.trigger_source), *s.nodes.items()]
+        for name, value in ordered:
+            if value is not None:
+                f.write(name, value)
+        self._read_layout(f)
+
+    def _read_layout(self, f: FeatureAccess) -> None:
+        name = str(f.read("PixelFormat"))
+        if name not in pixel_format.SUPPORTED:
+            offered = [e for e in f.node("PixelFormat").symbolics if e in pixel_format.SUPPORTED]
+            raise ConfigError(
+                f"{self._label()}: its PixelFormat is {name!r}, which acqd cannot unpack; "
+                f"set pixel_format to one it offers that acqd supports: {', '.join(offered) or 'none'}."
+            )
+        self._format = pixel_format.by_name(name)
+        height, width = int(f.read("Height")), int(f.read("Width"))
+        self._layout = FrameLayout(self._format.shape(height, width), self._format.dtype)
+        self._triggered = f.has("TriggerMode") and f.read("TriggerMode") == "On"
+        source = f.read("TriggerSource") if f.has("TriggerSource") else None
+        self._software_trigger = self._triggered and source == "Software" and f.has("TriggerSoftware")
+        free_rate = not self._triggered and f.has("AcquisitionFrameRate")
+        self._frame_rate = float(f.read("AcquisitionFrameRate")) if free_rate else None  # sizes reconnect gaps
+
+    # -- acquisition ----------------------------------------------------------------------------------------
+
+    def _start_stream(self) -> None:
+        ia = self._ia
+        if ia is None:
+            raise CameraLost(f"{self._label()}: the device is not connected.")
+        try:
+            ia.num_buffers = self._settings.num_buffers
+            ia.start()
+        except _VENDOR_ERRORS as error:
+            raise CameraError(f"{self._label()}: starting the stream failed: {brief(error)}.") from error
+        monitors = getattr(ia, "_new_buffer_event_monitor_dict", None)
+        if not monitors:
+            raise CameraError("harvesters exposes no new-buffer event monitor; acqd needs harvesters==1.4.3.")
+        self._monitor = next(iter(monitors.values()))
+        self._pending_triggers = 0
+        self._last_progress = self._last_frame_at = time.monotonic()
+
+    def _watchdog_left(self, now: float) -> float | None:
+        """Seconds until the no-frame watchdog fires; None when no frame is expected or there is no watchdog."""
+        limit = self._settings.timeout_s
+        if limit is None or (self._triggered and self._pending_triggers == 0):
+            return None
+        return self._last_progress + limit - now
+
+    def _on_silence(self, now: float) -> None:
+        """The watchdog fired: a lost device if a register read fails, else a timeout (and the watchdog re-arms)."""
+        try:
+            self._features_or_fail().probe()
+        except CameraError as error:
+            self._on_lost(error)
+            return
+        silent = now - self._last_progress
+        self._last_progress = now
+        _log.warning("camera_timeout", seconds=round(silent, 3), **dict(self._info))
+        raise CameraTimeout(f"{self._label()}: no frame for {silent:.3f} s (timeout_s={self._settings.timeout_s}).")
+
+    def _wait_frame(self, wait_s: float) -> Frame | None:
+        monitor = self._monitor
+        if monitor is None:
+            raise CameraLost(f"{self._label()}: the device is not connected.")
+        try:
+            monitor.update_event_data(max(1, round(wait_s * 1000)))
+        except gentl.TimeoutException:
+            return None
+        except _VENDOR_ERRORS as error:
+            self._on_lost(error)
+            return None
+        try:
+            return self._take(monitor.buffer)
+        except _VENDOR_ERRORS as error:
+            self._on_lost(error)
+            return None
+
+    def _take(self, buffer: Any) -> Frame:
+        """Copy one delivered buffer into a Frame, then give the buffer back to the producer."""
+        try:
+            host_ns = time.time_ns()
+            incomplete = not buffer.is_complete()
+            layout, fmt = self.layout, self.pixel_format
+            width = _info(buffer, "width", layout.shape[1])
+            height = _info(buffer, "height", layout.shape[0])
+            code = _info(buffer, "pixel_format", fmt.code)
+            fmt = fmt if code == fmt.code else pixel_format.by_code(code)
+            pixels = pixel_format.copy_pixels(
+                buffer.raw_buffer,
+                fmt,
+                height,
+                width,
+                offset=_info(buffer, "image_offset", 0),
+                padding_x=_info(buffer, "padding_x", 0),
+                filled=_info(buffer, "size_filled", None) if incomplete else None,
+            )
+            device_id = int(buffer.frame_id)
+            timestamp = _info(buffer, "timestamp_ns", None)
+        finally:
+            buffer.parent.queue_buffer(buffer)
+        frame_id = device_id + self._id_offset
+        flags = self._counter.observe(frame_id, incomplete)
+        self._last_progress = self._last_frame_at = time.monotonic()
+        self._pending_triggers = max(0, self._pending_triggers - 1)
+        return Frame(pixels, frame_id, host_ns, timestamp, flags)
+
+    def _on_lost(self, cause: BaseException) -> None:
+        """Raise CameraLost, or reconnect (and return) when the settings ask for it."""
+        _log.warning("camera_lost", error=brief(cause), on_lost=self._settings.on_lost, **dict(self._info))
+        if self._settings.on_lost == "fail":
+            self._release()
+            raise CameraLost(f"{self._label()}: the device was lost: {brief(cause)}.") from cause
+        self._reconnect(cause)
+
+    def _reconnect(self, cause: BaseException) -> None:
+        s = self._settings
+        rate, last_frame_at = self._frame_rate, self._last_frame_at
+        last: BaseException = cause
+        for attempt in range(s.reconnect_attempts):
+            self._release()
+            time.sleep(min(s.reconnect_backoff_s * 2**attempt, s.reconnect_backoff_max_s))
+            try:
+                self._connect()
+                self._apply_settings()
+                self._start_stream()
+            except (CameraError, ConfigError) as error:
+                last = error
+                _log.warning("camera_reconnect_failed", attempt=attempt + 1, error=str(error))
+                continue
+            self._continue_ids_after_outage(rate, time.monotonic() - last_frame_at)
+            self._counter.count_reconnect()
+            _log.info("camera_reconnected", attempt=attempt + 1, **dict(self._info))
+            return
+        self._release()
+        raise CameraLost(
+            f"{self._label()}: the device was lost and {s.reconnect_attempts} reconnect attempt(s) failed: {last}"
+        ) from last
+
+    def _continue_ids_after_outage(self, rate: float | None, silent: float) -> None:
+        """The device restarts its ids at 0: continue ours as if it had run on through the outage (at least one
+        frame lost), so the next frame is AFTER_GAP and the gap is counted."""
+        last_id = self._counter.last_id
+        if last_id is None:
+            return
+        steps = max(2, round(silent * rate)) if rate else 2
+        self._id_offset = last_id + steps
+
+
+def _info(buffer: Any, name: str, default: Any) -> Any:
+    """A buffer property the producer may not provide (GenTL NOT_AVAILABLE): ``default`` then."""
+    try:
+        return getattr(buffer, name)
+    except gentl.GenericException:
+        return default

@@ -1,0 +1,84 @@
+"""Simulated frames are reproducible from their id: radial sine, seeded random, empty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from daemon.cameras import pattern
+from daemon.cameras.settings import SimulatedCameraSettings
+from daemon.cameras.simulated import SimulatedCamera, render_radial_sine
+from daemon.ipc.frame import Frame
+
+
+def frames(settings: SimulatedCameraSettings, count: int) -> list[Frame]:
+    cam = SimulatedCamera(settings)
+    cam.open()
+    cam.configure()
+    cam.start()
+    out = []
+    for _ in range(count):
+        frame = cam.read(1.0)
+        assert frame is not None
+        out.append(frame)
+    cam.close()
+    return out
+
+
+@pytest.mark.parametrize("frame_id", [0, 1, 127, 128, 1000, 2**40 + 3])
+@pytest.mark.parametrize(("dtype", "bits"), [("uint8", 8), ("uint16", 16), ("uint16", 12), ("uint8", 5)])
+def test_fast_radial_sine_equals_the_reference(frame_id: int, dtype: str, bits: int) -> None:
+    expected = pattern.radial_sine(frame_id, 37, 53, dtype, bits=bits)
+    got = render_radial_sine(frame_id, 37, 53, dtype, bits)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 7), (6, 1), (2, 3), (64, 64), (65, 130), (300, 257)])
+def test_fast_radial_sine_mirrors_every_shape_exactly(height: int, width: int) -> None:
+    expected = pattern.radial_sine(9, height, width, np.uint16)
+    got = render_radial_sine(9, height, width, "uint16", 16)
+    assert got.shape == (height, width)
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_radial_sine_camera_frames_equal_the_reference_by_id() -> None:
+    settings = SimulatedCameraSettings(pattern="radial_sine", height=64, width=96, dtype="uint16", bits=12)
+    got = frames(settings, 5)
+    assert [f.frame_id for f in got] == [0, 1, 2, 3, 4]
+    for f in got:
+        np.testing.assert_array_equal(f.pixels, pattern.radial_sine(f.frame_id, 64, 96, np.uint16, bits=12))
+    assert int(got[0].pixels.max()) == 4095
+
+
+def test_random_frames_depend_only_on_seed_and_id() -> None:
+    settings = SimulatedCameraSettings(pattern="random", height=40, width=50, dtype="uint16", seed=3)
+    first, second = frames(settings, 3), frames(settings, 3)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a.pixels, b.pixels)
+    assert not np.array_equal(first[0].pixels, first[1].pixels)
+    other = frames(SimulatedCameraSettings(pattern="random", height=40, width=50, dtype="uint16", seed=4), 1)
+    assert not np.array_equal(first[0].pixels, other[0].pixels)
+
+
+def test_random_frames_respect_bits() -> None:
+    settings = SimulatedCameraSettings(pattern="random", height=64, width=64, dtype="uint16", bits=10)
+    pixels = frames(settings, 1)[0].pixels
+    assert int(pixels.max()) <= 1023
+    assert int(pixels.max()) > 900  # uses the range, not a constant
+
+
+def test_empty_frames_are_zero_in_the_asked_dtype() -> None:
+    f = frames(SimulatedCameraSettings(pattern="empty", height=3, width=4, dtype="uint16"), 1)[0]
+    assert f.pixels.dtype == np.uint16
+    assert f.pixels.shape == (3, 4)
+    assert not f.pixels.any()
+
+
+def test_frames_carry_device_and_host_times() -> None:
+    got = frames(SimulatedCameraSettings(height=8, width=8), 3)
+    device = [f.device_timestamp_ns for f in got]
+    assert all(t is not None for t in device)
+    assert device == sorted(device)
+    assert [f.host_time_ns for f in got] == sorted(f.host_time_ns for f in got)
