@@ -26,6 +26,11 @@ class S3Settings:
     read_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.endpoint is not None and "@" in self.endpoint.split("://", 1)[-1].split("/", 1)[0]:
+            raise ConfigError(  # the value is not echoed: it holds a secret
+                "s3.endpoint must not carry credentials ('user:secret@host'); give them through the environment, "
+                "the shared credentials file or s3.profile."
+            )
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
             raise ConfigError(f"s3.endpoint must start with 'http://' or 'https://'. Got {self.endpoint!r} instead.")
         if self.part_size < MIN_PART_SIZE:
