@@ -1,0 +1,425 @@
+"""The worker side of the frame stream: a DEALER that receives frames without copying and acknowledges storage.
+
+Usage (the worker process)::
+
+    rx = FrameReceiver(ReceiverSettings(endpoint, worker_id="w1"))
+    welcome = rx.connect()                          # HELLO -> WELCOME (run id, the pipeline's config JSON)
+    while True:
+        item = rx.recv(timeout_s=0.5)               # ReceivedFrame | EndOfStream | None; raises PeerLost
+        if isinstance(item, ReceivedFrame):
+            stream.append(item.pixels, key=item.key)
+            rx.appended(item)                       # gives its credit back (or rx.rejected(item, reason))
+            rx.stored(item.key, stream.frames_stored(item.key))
+        elif isinstance(item, EndOfStream):
+            stream.close(); rx.stored(key, stream.frames_stored(key)) for each key
+            rx.finish(summary)                      # STORED + FINAL
+            break
+    rx.close()
+
+Design notes:
+- ``pixels`` is a read-only numpy view of the ZeroMQ message (``np.frombuffer``, no copy); it stays valid as long
+  as the :class:`ReceivedFrame` is referenced.
+- One I/O thread owns the socket once :meth:`connect` returned: it receives, sends heartbeats (so a worker busy
+  closing its store for seconds still looks alive), checks the sender's liveness, and sends what the worker's
+  thread left under the lock (LOST, STORED, CREDIT, FINAL, in that order, so a STORED never overtakes the LOST of
+  a frame below it). Credit is returned in batches of a quarter window; STORED goes out at once when it moved
+  that much, else on the I/O thread's next turn (at most a poll interval, <= 50 ms, later).
+- Sequence numbers are contiguous on a link: a jump is a transit loss, reported LOST at once (reason
+  ``transit_gap``); a jump larger than the window, a duplicate, or a frame of another run is junk (counted).
+- After the sender stays silent for its ``liveness_timeout_s`` (from WELCOME), :meth:`recv` hands out the frames
+  already received, then raises :class:`~daemon.errors.PeerLost`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import zmq
+
+from daemon.errors import ConfigError, PeerLost, ProtocolError, StreamClosedError
+from daemon.ipc.accounting import ThrottledCounter
+from daemon.ipc.checks import check_json_object, check_text
+from daemon.ipc.frame import Frame
+from daemon.ipc.header import FrameHeader
+from daemon.ipc.messages import (
+    ControlMessage,
+    Credit,
+    End,
+    Final,
+    Heartbeat,
+    Hello,
+    Lost,
+    Refuse,
+    Stored,
+    Welcome,
+    decode_control,
+    encode_control,
+)
+from daemon.ipc.socket_thread import Context, SocketThread
+from daemon.ipc.stored_tracker import StoredTracker
+from daemon.ipc.stream_settings import ReceiverSettings
+from daemon.ipc.stream_status import ReceiverStats
+from daemon.ipc.wire import MessageKind, check_version, decode_prefix
+from daemon.log import get_logger
+
+_POLL_MAX_S = 0.05
+_RECV_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFrame:
+    """One frame as received: its header and a read-only, zero-copy view of its pixels."""
+
+    header: FrameHeader
+    pixels: npt.NDArray[Any]
+
+    @property
+    def seq(self) -> int:
+        return self.header.seq
+
+    @property
+    def key(self) -> str:
+        return self.header.key
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.pixels.nbytes)
+
+    def to_frame(self) -> Frame:
+        h = self.header
+        return Frame(self.pixels, h.frame_id, h.host_time_ns, h.device_timestamp_ns, h.flags)
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfStream:
+    """The sender finished: it sent ``frames`` frames, sequence numbers below ``next_seq``."""
+
+    frames: int
+    next_seq: int
+
+
+class _PeerLostMarker:
+    """Queued after the last frame when the sender is lost."""
+
+
+class FrameReceiver:
+    """Connect to a sender's endpoint; receive its frames, give credit back, acknowledge what storage made durable."""
+
+    def __init__(self, settings: ReceiverSettings, *, context: Context | None = None) -> None:
+        self._settings = settings
+        self._log = get_logger("daemon.ipc.frame_receiver", worker_id=settings.worker_id)
+        self._io = SocketThread(
+            zmq.DEALER,
+            settings.endpoint,
+            bind=False,
+            name="acqd-frame-receiver",
+            linger_ms=int(settings.linger_s * 1000),  # time for the last STORED/FINAL to leave
+            options={zmq.RCVHWM: 0},  # credit bounds what the sender puts on the link
+            context=context,
+        )
+        self._lock = threading.Lock()
+        self._tracker = StoredTracker()
+        self._junk = ThrottledCounter(self._log, "frame_stream_junk")
+        self._inbox: queue.SimpleQueue[ReceivedFrame | EndOfStream | _PeerLostMarker] = queue.SimpleQueue()
+        self._welcome: Welcome | None = None
+        self._expected_seq = 0
+        self._received = self._received_bytes = self._appended = self._rejected = 0
+        self._missing = self._over_credit = 0
+        self._credit_frames = self._credit_bytes = 0  # consumed, not yet given back
+        self._credit_batch_frames = max(1, settings.window_frames // 4)
+        self._credit_batch_bytes = max(1, settings.window_bytes // 4)
+        self._pending_lost: list[Lost] = []
+        self._stored_sent = 0
+        self._summary: dict[str, Any] | None = None
+        self._end_received = False
+        self._final_sent = threading.Event()
+        self._peer_lost = False
+        self._last_heard = self._last_sent = 0.0
+        self._heartbeat_s = self._liveness_s = 0.0  # from WELCOME
+
+    # ---- worker thread -----------------------------------------------------------------------------------------
+
+    @property
+    def welcome(self) -> Welcome | None:
+        return self._welcome
+
+    @property
+    def closed(self) -> bool:
+        return self._io.closed
+
+    def connect(self) -> Welcome:
+        """HELLO, then wait for WELCOME (up to ``connect_timeout_s``); grant the initial window; start the I/O thread.
+
+        Raises ProtocolError when the sender refuses (another protocol version, already has a worker) and PeerLost
+        when it does not answer in time.
+        """
+        if self._welcome is not None:
+            return self._welcome
+        if self._io.closed:
+            raise StreamClosedError("frame receiver is closed.")
+        self._io.socket.send(encode_control(Hello(self._settings.worker_id, os.getpid())))
+        welcome = self._await_welcome(time.monotonic() + self._settings.connect_timeout_s)
+        self._welcome = welcome
+        self._heartbeat_s = welcome.heartbeat_interval_s
+        self._liveness_s = welcome.liveness_timeout_s
+        self._io.socket.send(encode_control(Credit(self._settings.window_frames, self._settings.window_bytes)))
+        self._last_heard = self._last_sent = time.monotonic()
+        poll_s = min(self._heartbeat_s / 2, _POLL_MAX_S)
+        self._io.start(self._step, self._drain_socket, self._on_io_error, poll_s)
+        self._log.info("frame_stream_connected", endpoint=self._settings.endpoint, run_id=welcome.run_id)
+        return welcome
+
+    def _await_welcome(self, deadline: float) -> Welcome:
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not self._io.socket.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                continue
+            parts = self._io.socket.recv_multipart()
+            if len(parts) != 1:
+                self._junk.count("part_count", parts=len(parts))
+                continue
+            try:
+                version, kind = decode_prefix(parts[0])
+            except ProtocolError as exc:
+                self._junk.count("malformed", error=str(exc))
+                continue
+            if kind is MessageKind.REFUSE:
+                refusal = decode_control(parts[0])
+                reason = refusal.reason if isinstance(refusal, Refuse) else repr(refusal)
+                raise ProtocolError(f"the sender refused this worker: {reason}.")
+            check_version(version)
+            try:
+                message = decode_control(parts[0])
+            except ProtocolError as exc:
+                self._junk.count("malformed", error=str(exc))
+                continue
+            if isinstance(message, Welcome):
+                return message
+            self._junk.count("unexpected_kind", kind=message.KIND.name)
+        raise PeerLost(
+            f"no WELCOME from {self._settings.endpoint} within {self._settings.connect_timeout_s} s "
+            "(connect_timeout_s)."
+        )
+
+    def recv(self, timeout_s: float) -> ReceivedFrame | EndOfStream | None:
+        """The next frame or the end of the stream; None if nothing came within ``timeout_s``."""
+        if self._welcome is None:
+            raise StreamClosedError("frame receiver is not connected: call connect() first.")
+        try:
+            item = self._inbox.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        if isinstance(item, _PeerLostMarker):
+            self._inbox.put(item)
+            if self._io.error is not None:
+                raise PeerLost(f"frame receiver failed: {self._io.error!r}.") from self._io.error
+            raise PeerLost(
+                f"the sender at {self._settings.endpoint} sent nothing for {self._liveness_s} s (liveness_timeout_s)."
+            )
+        return item
+
+    def appended(self, item: ReceivedFrame) -> None:
+        """``item`` was handed to storage (as the next frame of ``item.key``): its credit goes back to the sender."""
+        with self._lock:
+            self._tracker.appended(item.key, item.seq)
+            self._appended += 1
+            self._credit_frames += 1
+            self._credit_bytes += item.nbytes
+            wake = self._credit_frames >= self._credit_batch_frames or self._credit_bytes >= self._credit_batch_bytes
+        if wake:
+            self._io.wake()
+
+    def rejected(self, item: ReceivedFrame, reason: str) -> None:
+        """Storage could not take ``item``: report it LOST (its credit goes back to the sender with it)."""
+        check_text("reason", reason)
+        with self._lock:
+            self._rejected += 1
+            self._report_lost(item.seq, 1, reason)
+        self._io.wake()
+
+    def stored(self, key: str, frames_stored: int) -> None:
+        """Storage reports that the first ``frames_stored`` frames appended to ``key`` are durable."""
+        with self._lock:
+            moved = self._tracker.stored(key, frames_stored)
+            due = self._tracker.next_seq - self._stored_sent >= self._credit_batch_frames
+        if moved and due:  # else the I/O thread sends it on its next turn (within a poll interval)
+            self._io.wake()
+
+    def finish(self, summary: Mapping[str, Any], timeout_s: float = 5.0) -> None:
+        """Send the last STORED and FINAL with the worker's ``summary`` (a JSON object)."""
+        summary = dict(summary)
+        check_json_object("summary", summary)
+        try:
+            json.dumps(summary, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"summary must be JSON-serialisable: {exc}. Got {summary!r} instead.") from exc
+        if self._welcome is None or self._io.closed:
+            raise StreamClosedError("frame receiver is not connected or is closed.")
+        with self._lock:
+            self._summary = summary
+        self._io.wake()
+        self._final_sent.wait(timeout_s)
+        if self._io.error is not None:
+            raise PeerLost(f"frame receiver failed: {self._io.error!r}.") from self._io.error
+        if not self._final_sent.is_set():
+            raise PeerLost(f"FINAL could not be sent within {timeout_s} s.")
+
+    def stats(self) -> ReceiverStats:
+        with self._lock:
+            return ReceiverStats(
+                frames_received=self._received,
+                bytes_received=self._received_bytes,
+                frames_appended=self._appended,
+                frames_rejected=self._rejected,
+                frames_held=self._received - self._appended - self._rejected,
+                frames_missing=self._missing,
+                stored_next_seq=self._tracker.next_seq,
+                over_credit=self._over_credit,
+                end_received=self._end_received,
+                final_sent=self._final_sent.is_set(),
+                peer_lost=self._peer_lost,
+                junk=self._junk.snapshot(),
+            )
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the I/O thread and close the socket (messages already queued get ``linger_s`` to leave). Idempotent."""
+        if not self._io.close(timeout_s):
+            self._log.error("frame_receiver_thread_stuck", timeout_s=timeout_s)
+
+    # ---- shared state (under the lock) -------------------------------------------------------------------------
+
+    def _report_lost(self, first_seq: int, count: int, reason: str) -> None:
+        self._tracker.resolve(first_seq, count)
+        self._pending_lost.append(Lost(first_seq, count, reason))
+
+    # ---- I/O thread --------------------------------------------------------------------------------------------
+
+    def _step(self, now: float) -> None:
+        self._flush()
+        self._tick(now)
+
+    def _on_io_error(self, exc: Exception) -> None:
+        self._log.error("frame_receiver_failed", error=repr(exc))
+        self._peer_is_lost()
+
+    def _tick(self, now: float) -> None:
+        if not self._peer_lost and now - self._last_heard > self._liveness_s:
+            self._log.warning("frame_stream_sender_lost", silent_s=round(now - self._last_heard, 3))
+            self._peer_is_lost()
+        if now - self._last_sent >= self._heartbeat_s:
+            self._send(Heartbeat())
+
+    def _peer_is_lost(self) -> None:
+        if not self._peer_lost:
+            self._peer_lost = True
+            self._inbox.put(_PeerLostMarker())
+
+    def _flush(self) -> None:
+        with self._lock:
+            lost, self._pending_lost = self._pending_lost, []
+            next_seq = self._tracker.next_seq
+            final = self._summary if not self._final_sent.is_set() else None
+            credit = None
+            batch_full = self._credit_frames >= self._credit_batch_frames or (
+                self._credit_bytes >= self._credit_batch_bytes
+            )
+            if self._credit_frames and (batch_full or final is not None):
+                credit = Credit(self._credit_frames, self._credit_bytes)
+                self._credit_frames = self._credit_bytes = 0
+        for message in lost:
+            self._send(message)
+        if next_seq > self._stored_sent:
+            self._send(Stored(next_seq))
+            self._stored_sent = next_seq
+        if credit is not None:
+            self._send(credit)
+        if final is not None:
+            self._send(Final(next_seq, self._received, final))
+            self._final_sent.set()
+            self._log.info("frame_stream_final_sent", next_seq=next_seq, frames_received=self._received)
+
+    def _send(self, message: ControlMessage) -> None:
+        try:
+            self._io.socket.send(encode_control(message), flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self._junk.count("send_would_block", kind=message.KIND.name)
+            return
+        self._last_sent = time.monotonic()
+
+    def _drain_socket(self) -> None:
+        for _ in range(_RECV_BATCH):
+            try:
+                parts = self._io.socket.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._last_heard = time.monotonic()
+            if len(parts) not in (1, 2):
+                self._junk.count("part_count", parts=len(parts))
+                continue
+            try:
+                if len(parts) == 2:
+                    self._on_frame(parts[0], parts[1])
+                else:
+                    self._on_control(decode_control(parts[0].buffer))
+            except ProtocolError as exc:
+                self._junk.count("malformed", error=str(exc))
+
+    def _on_control(self, message: ControlMessage) -> None:
+        if isinstance(message, End):
+            self._on_end(message)
+        elif isinstance(message, Refuse):
+            self._log.warning("frame_stream_refused_by_sender", reason=message.reason)
+            self._peer_is_lost()
+        elif not isinstance(message, Heartbeat):
+            self._junk.count("unexpected_kind", kind=message.KIND.name)
+
+    def _on_end(self, end: End) -> None:
+        if end.next_seq - self._expected_seq > self._settings.window_frames:
+            raise ProtocolError(f"END next_seq {end.next_seq} is beyond any window; expected {self._expected_seq}.")
+        with self._lock:
+            if end.next_seq > self._expected_seq:
+                self._skip_to(end.next_seq)
+            self._end_received = True
+        self._inbox.put(EndOfStream(end.frames, end.next_seq))
+
+    def _skip_to(self, seq: int) -> None:
+        """Sequence numbers from the expected one up to ``seq`` never arrived: report them LOST (under the lock)."""
+        gap = seq - self._expected_seq
+        self._missing += gap
+        self._report_lost(self._expected_seq, gap, "transit_gap")
+        self._log.warning("frame_stream_transit_gap", first_seq=self._expected_seq, count=gap)
+        self._expected_seq = seq
+
+    def _on_frame(self, head: zmq.Frame, body: zmq.Frame) -> None:
+        header = FrameHeader.decode(head.bytes)
+        run_id = self._welcome.run_id if self._welcome is not None else None
+        if header.run_id != run_id:
+            raise ProtocolError(f"frame run_id must be {run_id!r}. Got {header.run_id!r} instead.")
+        seq = header.seq
+        if seq < self._expected_seq or seq - self._expected_seq > self._settings.window_frames:
+            raise ProtocolError(f"frame seq {seq} is out of order; expected {self._expected_seq}.")
+        with self._lock:
+            if seq > self._expected_seq:
+                self._skip_to(seq)
+            self._expected_seq = seq + 1
+            if body.buffer.nbytes != header.nbytes:
+                self._missing += 1
+                self._report_lost(seq, 1, "malformed_frame")
+                raise ProtocolError(
+                    f"frame {seq} pixels are {body.buffer.nbytes} bytes; its header says {header.nbytes}."
+                )
+            self._received += 1
+            self._received_bytes += header.nbytes
+            if self._received - self._appended - self._rejected > self._settings.window_frames:
+                self._over_credit += 1
+        pixels = np.frombuffer(body.buffer, dtype=header.dtype).reshape(header.shape)
+        pixels.flags.writeable = False
+        self._inbox.put(ReceivedFrame(header, pixels))
