@@ -7,6 +7,11 @@ value (this process never imports zarr: importing it changes Blosc's threading f
 
 Usage (from the repository root):  .venv/bin/python bench/engine.py [--frames 128 --size 2048 --reps 3 ...]
 Prints one line per run, then medians in MB/s (frame bytes appended / wall time) and the ratio acqd / acquire-zarr.
+
+``--multiscale mean`` (or decimate, min, max) adds a pyramid on both sides (acqd's ``downsampling_method``,
+acquire-zarr's ``DownsamplingMethod``), ``--max-levels N`` caps it (levels including level 0; acquire-zarr gets
+N - 1, its count of downsampled levels). MB/s still counts level-0 bytes only; the verification then also compares
+the two pyramids level by level (shapes, and how many values differ: acquire-zarr's rounding of a mean may differ).
 """
 
 from __future__ import annotations
@@ -83,7 +88,14 @@ def run_acqd(path: Path, frames: np.ndarray, args: argparse.Namespace) -> None:
         Dimension("y", "space", args.size, args.chunk_xy, args.shard_xy),
         Dimension("x", "space", args.size, args.chunk_xy, args.shard_xy),
     ]
-    array = ArraySettings(data_type=args.dtype, dimensions=dims, compression=compression)
+    method = None if args.multiscale == "none" else args.multiscale
+    array = ArraySettings(
+        data_type=args.dtype,
+        dimensions=dims,
+        compression=compression,
+        downsampling_method=method,
+        max_levels=args.max_levels if method else None,
+    )
     settings = StreamSettings(store_path=str(path), arrays=[array], max_threads=args.threads, overwrite=True)
     stream = ZarrStream(settings)
     for k in range(args.frames):
@@ -110,6 +122,9 @@ def run_acquire_zarr(path: Path, frames: np.ndarray, args: argparse.Namespace) -
             compressor=aqz.Compressor.BLOSC1, codec=codec, level=args.level, shuffle=1
         )
     array = aqz.ArraySettings(dimensions=dims, data_type=np.dtype(args.dtype), compression=compression)
+    if args.multiscale != "none":
+        array.downsampling_method = getattr(aqz.DownsamplingMethod, args.multiscale.upper())
+        array.max_levels = 0 if args.max_levels is None else args.max_levels - 1  # 0: no cap
     settings = aqz.StreamSettings(store_path=str(path), arrays=[array], max_threads=args.threads, overwrite=True)
     stream = aqz.ZarrStream(settings)
     for k in range(args.frames):
@@ -139,6 +154,33 @@ print("ok")
 """
 
 
+COMPARE_LEVELS = """
+import numpy as np, zarr
+ours, theirs = zarr.open_group({ours!r}, mode="r"), zarr.open_group({theirs!r}, mode="r")
+names = sorted(set(ours.array_keys()) | set(theirs.array_keys()), key=int)
+for name in names:
+    if name not in ours or name not in theirs:
+        print(f"level {{name}}: only in {{'acqd' if name in ours else 'acquire-zarr'}}")
+        continue
+    a, b = ours[name], theirs[name]
+    if a.shape != b.shape:
+        print(f"level {{name}}: shapes differ, acqd {{a.shape}} acquire-zarr {{b.shape}}")
+        continue
+    differ = off = 0
+    for start in range(0, a.shape[0], 16):
+        x, y = np.asarray(a[start:start + 16], dtype=np.int64), np.asarray(b[start:start + 16], dtype=np.int64)
+        differ += int(np.count_nonzero(x != y))
+        off = max(off, int(np.abs(x - y).max(initial=0)))
+    print(f"level {{name}} {{a.shape}}: {{differ / a.size:.2%}} of values differ (at most by {{off}})")
+"""
+
+
+def compare_levels(out: Path) -> str:
+    code = COMPARE_LEVELS.format(ours=str(out / "acqd.zarr"), theirs=str(out / "acquire-zarr.zarr"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or result.stderr.strip().splitlines()[-1]
+
+
 def verify(path: Path, array_path: str, args: argparse.Namespace) -> str:
     code = VERIFY.format(
         repo=str(REPO), size=args.size, dtype=args.dtype, path=str(path), array_path=array_path, n=args.frames
@@ -162,6 +204,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="folder for the stores (default: a temporary one)")
     parser.add_argument("--no-verify", action="store_true")
+    parser.add_argument("--multiscale", default="none", choices=["none", "mean", "decimate", "min", "max"])
+    parser.add_argument("--max-levels", type=int, default=None, help="pyramid levels including level 0")
     return parser.parse_args(argv)
 
 
@@ -176,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         f"workload: {args.frames} frames {args.size}x{args.size} {args.dtype} ({nbytes / 1e6:.0f} MB), v3 sharded, "
         f"chunks {args.chunk_t}x{args.chunk_xy}x{args.chunk_xy}, shards {args.shard_t}x{args.shard_xy}x"
         f"{args.shard_xy} chunks, codec {args.codec} level {args.level}, {args.threads} threads, in {out}"
+        + ("" if args.multiscale == "none" else f", pyramid {args.multiscale} (max_levels {args.max_levels})")
     )
     print("timing: append every frame + close + fsync of every file; page cache warm (runs back to back)")
     results: dict[str, list[float]] = {name: [] for name in SYSTEMS}
@@ -194,7 +239,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"rep {rep + 1} {name:>13}: {results[name][-1]:8.1f} MB/s  ({seconds:.2f} s)", flush=True)
         if not args.no_verify:
             for name, (_, array_path) in SYSTEMS.items():
+                array_path = "0" if args.multiscale != "none" else array_path  # both write an OME image then
                 print(f"verify {name:>11}: {verify(out / f'{name}.zarr', array_path, args)}")
+            if args.multiscale != "none":
+                print(compare_levels(out))
     finally:
         if args.out is None:
             shutil.rmtree(out, ignore_errors=True)

@@ -11,7 +11,11 @@ Design notes:
 - Rates need the camera's frame rate: a free-running simulated camera's ``frame_period_s``, a GenICam camera's
   ``frame_rate_hz``. Without one (software or hardware trigger, unpaced), rates are left out.
 - Writer memory is the chunk-group blocks the engine allocates (``BUFFERS_PER_OPEN_GROUP`` per open group, see
-  :mod:`daemon.storage.array_writer`); the queue budget (``acquisition.queue_bytes``) comes on top, per camera.
+  :mod:`daemon.storage.array_writer`), for every resolution level of a pyramid (planned as the engine plans them,
+  :func:`daemon.storage.multiscale.plan_image_levels`); the downsampler's partial output frames
+  (:func:`daemon.storage.pyramid.max_open_blocks`) are left out. The queue budget (``acquisition.queue_bytes``)
+  comes on top, per camera.
+- Shapes, chunks, shards, objects and rates are level 0's; ``levels`` lists the shape of every level.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from daemon.profile import Profile
 from daemon.profile_cameras import CameraProfile
 from daemon.storage.array_writer import BUFFERS_PER_OPEN_GROUP
 from daemon.storage.layout import ArrayLayout, Clamp, build_layout
-from daemon.storage.settings import ZarrVersion
+from daemon.storage.multiscale import plan_image_levels
+from daemon.storage.settings import DimensionType, ZarrVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +51,11 @@ class ArraySummary:
     frame_rate_hz: float | None
     mb_per_s: float | None
     objects_per_s: float | None
-    writer_bytes: int  # chunk-group buffers the writer holds at most
+    writer_bytes: int  # chunk-group buffers the writers of every level hold at most
     queue_bytes: int
     clamps: tuple[Clamp, ...]
+    levels: tuple[tuple[int, ...], ...] = ()  # every level's shape (level 0 first; dimension 0 as in ``shape``)
+    downsampling_method: str | None = None
 
     @property
     def memory_bytes(self) -> int:
@@ -87,7 +94,8 @@ def _summarize_camera(profile: Profile, camera: CameraProfile) -> ArraySummary:
     frame_bytes = layout.shape[-2] * layout.shape[-1] * itemsize
     frames_per_row = layout.row_extent * layout.frames_per_outer
     objects = None if frames is None else -(-frames // frames_per_row) * layout.objects_per_row
-    block_bytes = layout.chunks_per_group * math.prod(layout.chunks[: layout.ns]) * _tile_bytes(layout, itemsize)
+    planned = plan_image_levels(array, layout)
+    halved = dims[0].kind is DimensionType.SPACE
     return ArraySummary(
         camera=camera.name,
         output_key=array.output_key,
@@ -105,14 +113,25 @@ def _summarize_camera(profile: Profile, camera: CameraProfile) -> ArraySummary:
         frame_rate_hz=rate,
         mb_per_s=None if rate is None else rate * frame_bytes / 1e6,
         objects_per_s=None if rate is None else rate * layout.objects_per_row / frames_per_row,
-        writer_bytes=BUFFERS_PER_OPEN_GROUP * layout.max_open_groups() * block_bytes,
+        writer_bytes=sum(_writer_bytes(level.layout, itemsize) for level in planned),
         queue_bytes=profile.acquisition.queue_bytes,
         clamps=tuple(clamps),
+        levels=tuple(_level_shape(level.layout, shape[0], n, halved) for n, level in enumerate(planned)),
+        downsampling_method=None if array.method is None else array.method.value,
     )
 
 
-def _tile_bytes(layout: ArrayLayout, itemsize: int) -> int:
-    return layout.chunks[-2] * layout.chunks[-1] * itemsize
+def _writer_bytes(layout: ArrayLayout, itemsize: int) -> int:
+    tile_bytes = layout.chunks[-2] * layout.chunks[-1] * itemsize
+    block_bytes = layout.chunks_per_group * math.prod(layout.chunks[: layout.ns]) * tile_bytes
+    return BUFFERS_PER_OPEN_GROUP * layout.max_open_groups() * block_bytes
+
+
+def _level_shape(layout: ArrayLayout, outer0: int, level: int, outer_halved: bool) -> tuple[int, ...]:
+    """A level's shape; an append dimension the pyramid halves (space) holds ``ceil(outer0 / 2**level)``."""
+    if not layout.appendable:
+        return layout.shape
+    return (-(-outer0 // 2**level) if outer_halved else outer0, *layout.shape[1:])
 
 
 def human_bytes(count: float) -> str:
@@ -162,6 +181,7 @@ def _format_array(s: ArraySummary) -> list[str]:
     lines = [
         f"  camera {s.camera!r}{rate} -> {key}",
         f"    shape      {_dims(s.shape)} ({names}) {s.dtype}{grows}",
+        *_format_levels(s),
         f"    frame      {human_bytes(s.frame_bytes)}"
         + (f", {human_bytes(s.frames * s.frame_bytes)} in {s.frames} frames" if s.frames is not None else ""),
         f"    chunk      {_dims(s.chunk_shape)} = {human_bytes(s.chunk_bytes)}",
@@ -180,3 +200,10 @@ def _format_array(s: ArraySummary) -> list[str]:
     )
     lines += [f"    note       {c.field} of {c.dimension!r} clamped from {c.requested} to {c.used}" for c in s.clamps]
     return lines
+
+
+def _format_levels(s: ArraySummary) -> list[str]:
+    if s.downsampling_method is None:
+        return []
+    shapes = ", ".join(_dims(shape) for shape in s.levels[1:]) or "none (level 0 fits one chunk)"
+    return [f"    pyramid    {s.downsampling_method}, {len(s.levels)} levels; levels 1..: {shapes}"]

@@ -1,14 +1,17 @@
 """One OME-NGFF image: the group at an array's output key and its resolution levels ``0``, ``1``...
 
-Only level ``0`` (full resolution) exists for now. A level is a :class:`~daemon.storage.metadata.Level` (its path
-and per-dimension scale factors) plus the :class:`~daemon.storage.array_writer.ArrayWriter` storing it; the
-multiscale work adds levels fed by the downsampler, and the OME metadata already lists every level.
+Level ``0`` (full resolution) receives the frames appended; with a ``downsampling_method`` the coarser levels
+(planned by :mod:`daemon.storage.multiscale`) receive what the downsampler makes of them. Each level is a
+:class:`~daemon.storage.metadata.Level` (its path and per-dimension scale factors) plus the
+:class:`~daemon.storage.array_writer.ArrayWriter` storing it; the OME metadata lists every level.
 
 Design notes:
 - The layout is built here from the settings: chunks larger than a fixed dimension (and shards larger than the
-  chunk count) are clamped, with one log line each.
+  chunk count) are clamped, with one log line each (level 0; the smaller levels are clamped quietly).
 - A dimension list that OME-NGFF cannot describe is still written as Zarr, without OME attributes, with a
   warning (``ome_metadata_skipped``).
+- What is acknowledged (``frames_stored``) is level 0's: the coarser levels claim a frame only once its whole block
+  of level-0 frames is stored, so they lag behind level 0 while running and catch up at close.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from daemon.storage.codec import ChunkCodec, JSONDict
 from daemon.storage.finalizer import Finalizer
 from daemon.storage.latch import ErrorLatch
 from daemon.storage.layout import ArrayLayout, build_layout
+from daemon.storage.multiscale import PyramidFeeder, plan_image_levels
 from daemon.storage.settings import ArraySettings, ZarrVersion
 from daemon.storage.sink import Store
 from daemon.storage.stats import Counters
@@ -68,20 +72,23 @@ class ImageWriter:
         self._settings = settings
         self._version = version
         dims = settings.dimensions
-        layout = level0_layout(settings, version)
         codec = ChunkCodec(settings.compression, settings.dtype)
-        level = metadata.Level("0", (1.0,) * len(dims))
-        target = ArrayTarget(
-            store=store,
-            path=metadata.join(settings.output_key, level.path),
-            version=version,
-            layout=layout,
-            dtype=settings.dtype,
-            codec=codec,
-            dimension_names=tuple(d.name for d in dims),
-        )
-        self.levels: list[metadata.Level] = [level]
-        self.writers: list[ArrayWriter] = [ArrayWriter(target, executor, finalizer, latch, counters)]
+        planned = plan_image_levels(settings, level0_layout(settings, version))
+        self.levels: list[metadata.Level] = [p.level for p in planned]
+        names = tuple(d.name for d in dims)
+        self.writers: list[ArrayWriter] = []
+        for p in planned:
+            path = metadata.join(settings.output_key, p.level.path)
+            target = ArrayTarget(store, path, version, p.layout, settings.dtype, codec, names)
+            self.writers.append(ArrayWriter(target, executor, finalizer, latch, counters))
+        self._feeder = PyramidFeeder(settings, planned, self.writers) if len(planned) > 1 else None
+        if self._feeder is not None:
+            log.info(
+                "pyramid_planned",
+                array=settings.output_key,
+                method=self._feeder.pyramid.method,
+                shapes=[list(p.layout.shape) for p in planned],
+            )
         self.ome_problems = metadata.ome_problems(dims)
         if self.ome_problems:
             log.warning(
@@ -113,8 +120,25 @@ class ImageWriter:
         if self.ome_problems:
             return {}
         name = self.key.rsplit("/", 1)[-1] if self.key else "image"
-        multiscale = metadata.ome_multiscale(self._settings.dimensions, self.levels, name)
+        method = self._settings.method
+        multiscale = metadata.ome_multiscale(
+            self._settings.dimensions, self.levels, name, None if method is None else method.value
+        )
         return metadata.ome_image_attributes(self._version, multiscale)
 
     def append(self, frames: npt.NDArray[Any]) -> None:
+        """Append level-0 frames (n, y, x) and what they complete of the coarser levels."""
         self.full.append(frames)
+        if self._feeder is not None:
+            self._feeder.append(frames)
+
+    def flush_all(self) -> None:
+        """End of acquisition: the pyramid's ragged ends reach every level, then every level flushes."""
+        if self._feeder is not None:
+            self._feeder.finish()
+        for writer in self.writers:
+            writer.flush_all()
+
+    def frames_stored_by_level(self) -> tuple[int, ...]:
+        """Frames each level's metadata on disk claims (level 0 first)."""
+        return tuple(writer.frames_stored for writer in self.writers)

@@ -9,6 +9,8 @@ Design notes:
   at most one time axis, first; at most one channel-or-custom axis); a layout breaking them is still written as
   Zarr but without OME metadata (the caller logs a warning).
 - Units and names are written as given; OME recommends UDUNITS-2 names (``micrometer``, ``second``).
+- A pyramid records its method as the multiscale's ``type`` (``mean``, ``decimate``, ``min``, ``max``) and in its
+  ``metadata`` (method, a description, the halved axes), the two fields OME-NGFF 0.4/0.5 reserve for it.
 """
 
 from __future__ import annotations
@@ -177,8 +179,32 @@ def ome_problems(dims: Sequence[Dimension]) -> list[str]:
     return problems
 
 
-def ome_multiscale(dims: Sequence[Dimension], levels: Sequence[Level], name: str) -> JSONDict:
-    """One ``multiscales`` entry: axes from ``dims`` and a scale transform per level."""
+_METHOD_DESCRIPTIONS = {
+    "mean": "the mean of its samples (integers rounded half to even)",
+    "decimate": "its first sample (the lowest index on every axis)",
+    "min": "the least of its samples",
+    "max": "the greatest of its samples",
+}
+
+
+def ome_downsampling(method: str, dims: Sequence[Dimension], levels: Sequence[Level]) -> JSONDict:
+    """The ``metadata`` of a multiscale: how each level was made from the one before it."""
+    halved = [d.name for d, f in zip(dims, levels[-1].factors, strict=True) if f != 1] if len(levels) > 1 else []
+    return {
+        "method": method,
+        "description": (
+            "each level halves the axes in 'downsampled_axes' of the level before it: a sample reduces a block of "
+            "2 samples per halved axis (fewer at an odd edge or where the acquisition ended) to "
+            + _METHOD_DESCRIPTIONS[method]
+        ),
+        "downsampled_axes": halved,
+    }
+
+
+def ome_multiscale(
+    dims: Sequence[Dimension], levels: Sequence[Level], name: str, method: str | None = None
+) -> JSONDict:
+    """One ``multiscales`` entry: axes from ``dims``, a scale transform per level, and the method (if any)."""
     datasets = [
         {
             "path": level.path,
@@ -188,7 +214,11 @@ def ome_multiscale(dims: Sequence[Dimension], levels: Sequence[Level], name: str
         }
         for level in levels
     ]
-    return {"name": name, "axes": [ome_axis(d) for d in dims], "datasets": datasets}
+    multiscale: JSONDict = {"name": name, "axes": [ome_axis(d) for d in dims], "datasets": datasets}
+    if method is not None:
+        multiscale["type"] = method
+        multiscale["metadata"] = ome_downsampling(method, dims, levels)
+    return multiscale
 
 
 def ome_image_attributes(version: ZarrVersion, multiscale: JSONDict) -> JSONDict:

@@ -11,6 +11,9 @@ Design notes:
 - Rules that involve several arrays or the Zarr version live in :class:`StreamSettings` (sharding is refused with
   version 2; output keys must not nest); rules of one array live in :class:`ArraySettings`.
 - Chunks larger than a fixed dimension are legal here: :mod:`daemon.storage.layout` clamps them (and says so).
+- ``downsampling_method`` (None: no pyramid) and ``max_levels`` shape the multiscale pyramid
+  (:mod:`daemon.storage.multiscale`). ``max_levels`` counts every level, level 0 included (None: no cap), as
+  :func:`daemon.storage.pyramid.plan_levels` does; acquire-zarr's counts only downsampled levels, so 0 is refused.
 """
 
 from __future__ import annotations
@@ -230,12 +233,8 @@ class ArraySettings:
             raise ConfigError(f"compression must be CompressionSettings or None. Got {self.compression!r} instead.")
         if self.downsampling_method is not None:
             method = parse_enum(DownsamplingMethod, self.downsampling_method, "downsampling_method")
-            raise ConfigError(
-                f"downsampling_method is not supported yet (multiscale output comes later): only None is accepted. "
-                f"Got {method.value!r} instead."
-            )
-        if self.max_levels is not None:
-            _parse_int(self.max_levels, "max_levels", 0)
+            object.__setattr__(self, "downsampling_method", method)
+        object.__setattr__(self, "max_levels", parse_max_levels(self.max_levels, self.downsampling_method))
 
     @property
     def dtype(self) -> np.dtype[Any]:
@@ -244,6 +243,29 @@ class ArraySettings:
     @property
     def sharded(self) -> bool:
         return any(d.shard_size_chunks is not None for d in self.dimensions)
+
+    @property
+    def method(self) -> DownsamplingMethod | None:
+        """The validated downsampling method (None: no pyramid)."""
+        return None if self.downsampling_method is None else DownsamplingMethod(self.downsampling_method)
+
+
+def parse_max_levels(max_levels: object, method: object) -> int | None:
+    """``max_levels`` counts every level, level 0 included (None: no cap); it needs a downsampling method."""
+    if max_levels is None:
+        return None
+    if isinstance(max_levels, bool) or not isinstance(max_levels, int | np.integer) or max_levels < 1:
+        raise ConfigError(
+            "max_levels must be None (no cap) or an integer >= 1: it counts every level, level 0 included "
+            "(1: level 0 alone; unlike acquire-zarr, whose max_levels counts only the downsampled levels and "
+            f"uses 0 for no cap). Got {max_levels!r} instead."
+        )
+    if method is None:
+        raise ConfigError(
+            "max_levels needs a downsampling_method ('mean', 'decimate', 'min' or 'max'): without one there is "
+            f"no pyramid. Got max_levels {max_levels} and downsampling_method None."
+        )
+    return int(max_levels)
 
 
 def _check_dimensions(dimensions: Sequence[Dimension]) -> None:

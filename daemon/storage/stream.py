@@ -12,6 +12,9 @@ Design notes:
   the StorageError (naming the path), later ones raise StreamClosedError, and ``close`` aborts what is under
   construction and raises a StorageError. What was finalized before stays readable and the metadata only claims it.
 - ``append`` and ``close`` may be called from any one thread at a time (a lock serialises them).
+- Multiscale: ``append`` also feeds the image's downsampler (coarser levels), ``close`` flushes the pyramid's
+  ragged ends into every level first. Acknowledgements (``frames_stored``, ``stats``) count level 0 only: those are
+  the frames the caller appended; a coarser level's frame is stored once its whole block of level-0 frames is.
 """
 
 from __future__ import annotations
@@ -111,8 +114,12 @@ class ZarrStream:
         return self._image(key).full.frames_appended
 
     def frames_stored(self, key: str | None = None) -> int:
-        """Frames on the store and claimed by its metadata (safe to acknowledge)."""
+        """Frames on the store and claimed by its metadata (safe to acknowledge): level 0's, the frames appended."""
         return self._image(key).full.frames_stored
+
+    def frames_stored_by_level(self, key: str | None = None) -> tuple[int, ...]:
+        """Frames each resolution level's metadata claims (level 0 first); coarser levels lag until close."""
+        return self._image(key).frames_stored_by_level()
 
     def stats(self) -> StreamStats:
         writers = [image.full for image in self._images.values()]
@@ -130,8 +137,7 @@ class ZarrStream:
             try:
                 if self._latch.error is None:
                     for image in self._images.values():
-                        for writer in image.writers:
-                            writer.flush_all()
+                        image.flush_all()
             except StorageError as exc:
                 self._latch.set(exc)
             finally:

@@ -18,10 +18,10 @@ from tests.storage import writer_process
 REPO = Path(__file__).resolve().parents[2]
 
 
-def kill_writer_after(store: Path, version: int, min_stored: int, timeout: float = 60) -> int:
-    """Run the ``forever`` writer until it reports ``min_stored`` stored frames, SIGKILL it; the last report."""
+def kill_writer_after(store: Path, version: int, min_stored: int, timeout: float = 60, mode: str = "forever") -> int:
+    """Run a ``forever`` writer until it reports ``min_stored`` stored frames, SIGKILL it; the last report."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.storage.writer_process", "forever", str(store), str(version)],
+        [sys.executable, "-m", "tests.storage.writer_process", mode, str(store), str(version)],
         cwd=REPO,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         stdout=subprocess.PIPE,

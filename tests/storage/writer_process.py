@@ -4,12 +4,15 @@ Modes:
 - ``disk-full``: ignores SIGXFSZ and limits file sizes (RLIMIT_FSIZE) so that a shard outgrowing the limit fails
   with EFBIG, then streams until the engine refuses; prints one JSON line describing what each call raised.
 - ``forever``: streams frames without end, printing ``stored N`` after each batch, until it is killed.
+- ``forever-pyramid-tczyx`` / ``forever-pyramid-zyx``: the same with a 'mean' pyramid (noisy frames) on the 5-d
+  layout of ``forever`` or on a z-stack appended along z (a space axis, halved on every level).
 
 Frame ``k`` is :func:`frame` ``(k)``, so the parent can check every value the store claims.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import signal
@@ -58,6 +61,26 @@ def forever_settings(store: str, version: int) -> StreamSettings:
     return StreamSettings(store_path=store, version=version, arrays=[array], max_threads=2)
 
 
+def pyramid_settings(store: str, version: int, layout: str) -> StreamSettings:
+    """``forever``'s 5-d layout, or a z-stack appended along z, with a 'mean' pyramid."""
+    if layout == "tczyx":
+        array = forever_settings(store, version).arrays[0]
+        return StreamSettings(
+            store_path=store,
+            version=version,
+            arrays=[dataclasses.replace(array, downsampling_method="mean")],
+            max_threads=2,
+        )
+    shard = 2 if version == 3 else None
+    dims = [
+        Dimension("z", "space", 0, 2, shard),
+        Dimension("y", "space", HEIGHT, 16, shard),
+        Dimension("x", "space", WIDTH, 16, None if shard is None else 1),
+    ]
+    array = ArraySettings(data_type="uint16", dimensions=dims, downsampling_method="mean")
+    return StreamSettings(store_path=store, version=version, arrays=[array], max_threads=2)
+
+
 def outcome(call: Any) -> str:
     try:
         call()
@@ -86,14 +109,16 @@ def disk_full(store: str) -> None:
     print(json.dumps(report), flush=True)
 
 
-def forever(store: str, version: int) -> None:
-    stream = ZarrStream(forever_settings(store, version))
+def forever(settings: StreamSettings, noisy: bool = False) -> None:
+    """Stream without end; report level 0's stored frames (0 until every level of a pyramid claims some)."""
+    stream = ZarrStream(settings)
     k = 0
     while True:
         for _ in range(6):
-            stream.append(frame(k))
+            stream.append(frame(k, noisy))
             k += 1
-        print(f"stored {stream.frames_stored()} appended {k}", flush=True)
+        stored = stream.frames_stored() if all(stream.frames_stored_by_level()) else 0
+        print(f"stored {stored} appended {k}", flush=True)
 
 
 def main(argv: list[str]) -> None:
@@ -101,7 +126,9 @@ def main(argv: list[str]) -> None:
     if mode == "disk-full":
         disk_full(store)
     elif mode == "forever":
-        forever(store, int(argv[2]))
+        forever(forever_settings(store, int(argv[2])))
+    elif mode.startswith("forever-pyramid-"):
+        forever(pyramid_settings(store, int(argv[2]), mode.removeprefix("forever-pyramid-")), noisy=True)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 
