@@ -6,12 +6,16 @@ Design notes:
   every event of that run.
 - :func:`redact` removes values of keys that look like secrets, so credentials never reach the journal.
 - botocore/boto3/urllib3 are kept at WARNING: at DEBUG they print request headers.
+- Each event is written with one ``write`` call (:class:`LineLogger`): a run and its storage worker share stdout,
+  and with ``PYTHONUNBUFFERED`` structlog's PrintLogger (``print``) writes the line and its newline separately,
+  so lines of the two processes could interleave into invalid JSON.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any, Literal, TextIO
 
@@ -32,6 +36,26 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+_LINE_LOCK = threading.Lock()
+
+
+class LineLogger:
+    """A structlog logger writing each event as one line in a single ``write`` (then flush).
+
+    Writes to ``file``, or to the current ``sys.stdout`` when none is given (as PrintLogger does for stdout)."""
+
+    def __init__(self, file: TextIO | None = None) -> None:
+        self._file = file
+
+    def msg(self, message: str) -> None:
+        out = self._file if self._file is not None else sys.stdout
+        with _LINE_LOCK:
+            out.write(message + "\n")
+            out.flush()
+
+    log = debug = info = warn = warning = error = err = critical = exception = fatal = failure = msg
+
+
 def configure(fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
     """Configure structlog for this process (idempotent; the last call wins)."""
     out = stream if stream is not None else sys.stdout
@@ -50,7 +74,7 @@ def configure(fmt: LogFormat = "auto", level: str = "INFO", stream: TextIO | Non
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=lambda *_args: LineLogger(stream),
         cache_logger_on_first_use=False,
     )
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):

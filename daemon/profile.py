@@ -4,8 +4,10 @@ A profile has four sections (every key is documented in ``config/profiles/*.yaml
 
     cameras:      # one or more; each writes one array of the store (see daemon/profile_cameras.py)
       - {name, driver: simulated|genicam, settings: {...}, output_key, data_type, dimensions: [...]}
-    acquisition:  {frames | duration_s | until_stopped, queue_bytes, on_queue_full: block|drop}
-    storage:      {store, version, overwrite, compression, multiscale, max_threads, s3: {endpoint, region, ...}}
+    acquisition:  {frames | duration_s | until_stopped, queue_bytes, on_queue_full: block|drop,
+                   incomplete: drop|store, metrics_interval_s}
+    storage:      {store, version, overwrite, compression, multiscale, max_threads, s3: {endpoint, region, ...},
+                   worker_endpoint, allow_remote_worker}
     metadata:     {...}  # free-form JSON stored in the root group's attributes
 
 :func:`load_profile` reads a file strictly (:mod:`daemon.strict_yaml`) and returns a :class:`Profile` holding the
@@ -46,6 +48,7 @@ from daemon.profile_fields import (
     read_scalar,
 )
 from daemon.profile_paths import default_data_root, resolve_store
+from daemon.profile_worker import parse_worker_endpoint
 from daemon.storage.s3_names import is_s3_url
 from daemon.storage.s3_settings import S3Settings
 from daemon.storage.settings import ArraySettings, CompressionSettings, Dimension, StreamSettings
@@ -62,15 +65,42 @@ from daemon.strict_yaml import (
     load_text,
 )
 
-__all__ = ["AcquisitionSettings", "CameraProfile", "Profile", "load_profile", "parse_profile", "parse_size"]
+__all__ = [
+    "AcquisitionSettings",
+    "CameraProfile",
+    "Profile",
+    "load_profile",
+    "parse_document",
+    "parse_profile",
+    "parse_size",
+]
 
 OnQueueFull = Literal["block", "drop"]
+Incomplete = Literal["drop", "store"]
 DEFAULT_QUEUE_BYTES = 256 * 1024 * 1024
 MIN_QUEUE_BYTES = 1024 * 1024
 
 TOP_KEYS = ("cameras", "acquisition", "storage", "metadata")
-ACQUISITION_KEYS = ("frames", "duration_s", "until_stopped", "queue_bytes", "on_queue_full")
-STORAGE_KEYS = ("store", "version", "overwrite", "compression", "multiscale", "max_threads", "s3")
+ACQUISITION_KEYS = (
+    "frames",
+    "duration_s",
+    "until_stopped",
+    "queue_bytes",
+    "on_queue_full",
+    "incomplete",
+    "metrics_interval_s",
+)
+STORAGE_KEYS = (
+    "store",
+    "version",
+    "overwrite",
+    "compression",
+    "multiscale",
+    "max_threads",
+    "s3",
+    "worker_endpoint",
+    "allow_remote_worker",
+)
 MULTISCALE_KEYS = ("method", "max_levels")
 
 _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?(B|kB|KB|MB|GB|KiB|MiB|GiB)?")
@@ -95,6 +125,9 @@ class AcquisitionSettings:
     - ``queue_bytes``: memory for frames waiting for storage (per camera);
     - ``on_queue_full``: ``block`` (the camera waits: frames may be lost in the driver) or ``drop`` (newest frames
       are dropped and counted).
+    - ``incomplete``: what to do with frames the device delivered partially: ``drop`` (counted) or ``store``
+      (stored, flagged INCOMPLETE in the per-frame table).
+    - ``metrics_interval_s``: seconds between ``run_metrics`` log events.
     """
 
     frames: int | None = None
@@ -102,6 +135,8 @@ class AcquisitionSettings:
     until_stopped: bool = False
     queue_bytes: int = DEFAULT_QUEUE_BYTES
     on_queue_full: OnQueueFull = "block"
+    incomplete: Incomplete = "drop"
+    metrics_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
         given = [name for name in ("frames", "duration_s") if getattr(self, name) is not None]
@@ -117,17 +152,25 @@ class AcquisitionSettings:
             raise ConfigError(f"queue_bytes must be >= {MIN_QUEUE_BYTES} (1 MiB). Got {self.queue_bytes} instead.")
         if self.on_queue_full not in ("block", "drop"):
             raise ConfigError(f"on_queue_full must be one of block, drop. Got {self.on_queue_full!r} instead.")
+        if self.incomplete not in ("drop", "store"):
+            raise ConfigError(f"incomplete must be one of drop, store. Got {self.incomplete!r} instead.")
+        interval = self.metrics_interval_s
+        if isinstance(interval, bool) or not (math.isfinite(interval) and 0.1 <= interval <= 3600):
+            raise ConfigError(f"metrics_interval_s must be between 0.1 and 3600 seconds. Got {interval} instead.")
 
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """A validated profile: ``cameras[i]`` writes ``stream.arrays[i]``."""
+    """A validated profile: ``cameras[i]`` writes ``stream.arrays[i]``.
+
+    ``worker_endpoint``: where an external storage worker connects (None: the run spawns its own worker)."""
 
     file: str
     data_root: Path
     cameras: tuple[CameraProfile, ...]
     acquisition: AcquisitionSettings
     stream: StreamSettings
+    worker_endpoint: str | None = None
 
 
 def load_profile(path: str | Path, data_root: Path | None = None, max_bytes: int = MAX_BYTES) -> Profile:
@@ -140,6 +183,11 @@ def load_profile(path: str | Path, data_root: Path | None = None, max_bytes: int
 def parse_profile(text: str, file: str = "<profile>", data_root: Path | None = None) -> Profile:
     """Validate a profile given as text (``file`` names it in errors)."""
     return _parse(load_text(text, file), data_root)
+
+
+def parse_document(doc: Document, data_root: Path | None = None) -> Profile:
+    """Validate an already loaded document (the daemon applies request overrides to it first)."""
+    return _parse(doc, data_root)
 
 
 def _parse(doc: Document, data_root: Path | None) -> Profile:
@@ -156,13 +204,14 @@ def _parse(doc: Document, data_root: Path | None) -> Profile:
     acquisition, frames_place = _read_acquisition(checker, top)
     metadata = _read_metadata(checker, top)
     stream = _assemble_stream(checker, top, storage, entries, metadata) if storage else None
+    worker_endpoint = _read_worker_endpoint(checker, storage.reader) if storage else None
     if checker.issues or stream is None or acquisition is None:
         raise DocumentError(checker.issues)
     cameras = tuple(entry.profile for entry in entries if entry.profile is not None)
     _check_frame_count(checker, frames_place, acquisition, cameras)
     if checker.issues:
         raise DocumentError(checker.issues)
-    return Profile(doc.file, root_dir.resolve(), cameras, acquisition, stream)
+    return Profile(doc.file, root_dir.resolve(), cameras, acquisition, stream, worker_endpoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +258,19 @@ def _read_storage(checker: Checker, top: MapReader, data_root: Path) -> _Storage
     return _Storage(storage, kwargs, wide)
 
 
+def _read_worker_endpoint(checker: Checker, storage: MapReader) -> str | None:
+    """``storage.worker_endpoint`` (checked with ``allow_remote_worker``), or None for a spawned worker."""
+    allow_remote = storage.boolean("allow_remote_worker")
+    endpoint = storage.string("worker_endpoint")
+    if endpoint is None:
+        return None
+    place = storage.place("worker_endpoint")
+    parsed: str | None = construct(
+        checker, lambda: parse_worker_endpoint(endpoint, bool(allow_remote)), lambda _: place
+    )
+    return parsed
+
+
 def _store_path(checker: Checker, storage: MapReader, data_root: Path) -> str | None:
     store = storage.string("store", required=True)
     if store is None:
@@ -250,7 +312,7 @@ def _read_acquisition(checker: Checker, top: MapReader) -> tuple[AcquisitionSett
         if size is None:
             return None, frames_place
         extra["queue_bytes"] = size
-    keys = ("frames", "duration_s", "until_stopped", "on_queue_full")
+    keys = ("frames", "duration_s", "until_stopped", "on_queue_full", "incomplete", "metrics_interval_s")
 
     def where(message: str) -> Place:
         return acquisition.place() if message.startswith("needs exactly one") else acquisition.place_of(message)

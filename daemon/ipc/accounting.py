@@ -6,7 +6,9 @@ Design notes:
   flight* (queued or sent and not yet acknowledged). :class:`StreamBalance` states the invariant
   ``delivered == stored + dropped + in_flight``; at the end of a stream ``in_flight`` is 0.
 - Who counts what: the pipeline counts ``camera_gap`` and ``incomplete`` (it records them on the sender, so one
-  balance covers the stream); the frame queue counts ``queue_full``; the sender counts ``worker_lost``.
+  balance covers the stream); the frame queue counts ``queue_full``; the sender counts ``worker_lost`` and
+  ``aborted`` (queued frames discarded by an abort). ``storage_error`` is the run's classification of frames the
+  worker could not store because its storage failed (the sender itself counts those ``worker_lost``).
 - :class:`ThrottledCounter` counts events (malformed messages, frames reported lost) by reason and logs the
   first ten, then every power of ten, so a flood of junk cannot flood the journal.
 """
@@ -28,6 +30,8 @@ class DropReason(enum.Enum):
     INCOMPLETE = "incomplete"  # the device delivered a partial buffer and the pipeline discarded it
     QUEUE_FULL = "queue_full"  # the bounded queue between camera and sender had no room
     WORKER_LOST = "worker_lost"  # the worker died, left, or reported it could not store the frame
+    ABORTED = "aborted"  # discarded from the queue by an abort (never sent to the worker)
+    STORAGE_ERROR = "storage_error"  # the worker's storage failed, so the frame was not stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,8 @@ class DropCounts:
     incomplete: int = 0
     queue_full: int = 0
     worker_lost: int = 0
+    aborted: int = 0
+    storage_error: int = 0
 
     @classmethod
     def of(cls, counts: Mapping[DropReason, int]) -> DropCounts:
@@ -49,7 +55,11 @@ class DropCounts:
 
     @property
     def total(self) -> int:
-        return self.camera_gap + self.incomplete + self.queue_full + self.worker_lost
+        return sum(self[reason] for reason in DropReason)
+
+    def as_dict(self) -> dict[str, int]:
+        """``{reason: count}`` for every reason (JSON-ready)."""
+        return {reason.value: getattr(self, reason.value) for reason in DropReason}
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,6 +138,10 @@ class DeliveryLedger:
             count += 1
         return count
 
+    def discard_queued(self, count: int) -> None:
+        """Frames taken out of the queue unsent on purpose (an abort): dropped as ``aborted``, not lost."""
+        self._dropped[DropReason.ABORTED] += count
+
     def _lose(self, frame: _Unacked, seq: int) -> None:
         self._unacked_bytes -= frame.nbytes
         self._lost.append(LostFrame(frame.frame_id, frame.key, seq))

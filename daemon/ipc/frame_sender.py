@@ -175,6 +175,17 @@ class FrameSender:
         self._lose(cause)
         self._io.wake()
 
+    def discard_queued(self) -> list[tuple[int, str]]:
+        """Abort: drop every frame still queued (never sent), counted ``aborted``; returns their ``(frame_id, key)``.
+
+        Frames already sent are unaffected (the worker may still store them). The caller stops offering first;
+        anything offered later is queued as usual (discard again, or :meth:`finish`)."""
+        with self._lock:
+            items = self._queue.drain()
+            self._ledger.discard_queued(len(items))
+        self._io.wake()  # when finishing, END can go now
+        return [(item.frame.frame_id, item.key) for item in items]
+
     def finish(self, timeout_s: float) -> FinishResult:
         """Send what is queued, then END, and wait for FINAL; on timeout the worker is declared lost.
 

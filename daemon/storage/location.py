@@ -2,7 +2,8 @@
 
 A local path gives a :class:`~daemon.storage.file_store.FileStore`; ``s3://bucket/prefix/name.zarr`` gives an
 :class:`~daemon.storage.s3_store.S3Store` (endpoint, region and limits from ``s3``, AWS defaults when it is None;
-credentials from boto3's usual chain).
+credentials from boto3's usual chain), or a :class:`~daemon.storage.staged_store.StagedS3Store` (local first,
+uploaded in the background) when ``s3.staging_dir`` is set.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from daemon.storage.s3_names import is_s3_url
 from daemon.storage.s3_settings import S3Settings
 from daemon.storage.s3_store import S3Store
 from daemon.storage.sink import Store
+from daemon.storage.staged_store import StagedS3Store
 
 S3_SCHEME = "s3://"
 
@@ -20,7 +22,10 @@ S3_SCHEME = "s3://"
 def open_store(store_path: str, s3: S3Settings | None = None) -> Store:
     """The store at ``store_path``: a local folder, or an S3 prefix when ``s3`` is given or the path is ``s3://``."""
     if is_s3_url(store_path):
-        return S3Store.from_url(store_path, s3 if s3 is not None else S3Settings())
+        settings = s3 if s3 is not None else S3Settings()
+        if settings.staging_dir is not None:
+            return StagedS3Store.from_url(store_path, settings)
+        return S3Store.from_url(store_path, settings)
     if s3 is not None:
         raise ConfigError(
             f"store_path must be an 's3://bucket/prefix' URL when s3 settings are given. Got {store_path!r} instead."
