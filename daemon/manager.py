@@ -18,6 +18,11 @@ Design notes (threads, see :mod:`daemon.run_manager`):
   that would exceed them is ``unavailable`` (retry later), while a profile that exceeds the memory budget on its
   own, or ``runs.max_queue_bytes`` (:mod:`daemon.profile_catalog`), is ``invalid_profile``.
 - During shutdown ``start`` is refused (``unavailable``); :meth:`stop_all` uses the same path as ``stop``.
+- Run journal (:mod:`daemon.run_journal`, when given): an entry is written when a run is registered, gets the
+  worker's pid once the run started, and is closed with the outcome when the run leaves the live table (written
+  after the lock is released). :meth:`RunHost.recover_interrupted` finalises, on its own thread
+  (:mod:`daemon.run_recovery`), the stores of the runs a crashed daemon left running; ``status`` lists them as
+  ``interrupted``, and a start on a store still being recovered is a ``conflict``.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ from daemon.profile_cameras import CameraProfile
 from daemon.profile_catalog import ProfileCatalog
 from daemon.profile_summary import summarize
 from daemon.run import Run
-from daemon.run_manager import ProfileInfo, ProfileSource, RunStatus
+from daemon.run_journal import JournalEntry, RunJournal
+from daemon.run_manager import ProfileInfo, ProfileSource, RunState, RunStatus
 from daemon.run_observer import RunObserver
+from daemon.run_recovery import recover, tidy_store
 
 log = get_logger("manager")
 
@@ -85,6 +92,7 @@ class RunHost:
         log_format: LogFormat = "json",
         log_level: str = "INFO",
         run_factory: RunFactory = Run,
+        journal: RunJournal | None = None,
     ) -> None:
         self._catalog = catalog
         self._config = runs
@@ -98,6 +106,11 @@ class RunHost:
         self._history: collections.deque[Run] = collections.deque(maxlen=runs.history)
         self._starters: dict[str, threading.Thread] = {}
         self._closing = False
+        self._journal = journal
+        self._ended: list[Run] = []  # runs moved to the history whose journal entry is not closed yet
+        self._interrupted: dict[str, JournalEntry] = {}
+        self._recovering: set[str] = set()  # stores of interrupted runs still being recovered
+        self._recovery: threading.Thread | None = None
 
     # RunManager ----------------------------------------------------------------------------------------------------
     def profiles(self) -> Sequence[ProfileInfo]:
@@ -129,6 +142,8 @@ class RunHost:
             self._live[run_id] = _Hosted(run, name, cameras, profile.stream.store_path, memory)
             starter = threading.Thread(target=self._start_run, args=(run,), name=f"acqd-start-{run_id}", daemon=True)
             self._starters[run_id] = starter
+        if self._journal is not None:
+            self._journal.begin(JournalEntry.for_run(run_id, profile))
         log.info(
             "run_registered", run_id=run_id, profile=name, cameras=sorted(cameras), store=profile.stream.store_path
         )
@@ -150,7 +165,10 @@ class RunHost:
             self._sweep_locked()
             live = [hosted.run for hosted in self._live.values()]
             finished = list(self._history)
-        return [run.status() for run in live] + [run.status() for run in reversed(finished)]
+            interrupted = list(self._interrupted.values())
+        self._close_journal_entries()
+        statuses = [run.status() for run in live] + [run.status() for run in reversed(finished)]
+        return statuses + [_interrupted_status(entry) for entry in interrupted]
 
     def reload(self) -> Mapping[str, Any]:
         return self._catalog.reload()
@@ -160,7 +178,34 @@ class RunHost:
         """Move finished runs to the history; returns (live runs, finished runs kept)."""
         with self._lock:
             self._sweep_locked()
-            return len(self._live), len(self._history)
+            counts = len(self._live), len(self._history)
+        self._close_journal_entries()
+        return counts
+
+    def recover_interrupted(self) -> list[str]:
+        """Finalise, on a background thread, the stores of the runs the journal says a crash interrupted; their ids."""
+        if self._journal is None:
+            return []
+        entries = self._journal.unfinished()
+        self._journal.prune()
+        with self._lock:
+            for entry in entries:
+                self._interrupted[entry.run_id] = entry
+                self._recovering.add(entry.store)
+        if entries:
+            log.warning("runs_interrupted", runs=[entry.run_id for entry in entries])
+            self._recovery = threading.Thread(
+                target=self._recover_all, args=(self._journal, entries), name="acqd-recovery", daemon=True
+            )
+            self._recovery.start()
+        return [entry.run_id for entry in entries]
+
+    def wait_recovered(self, timeout_s: float) -> bool:
+        """True once the recovery started by :meth:`recover_interrupted` (if any) is done."""
+        thread = self._recovery
+        if thread is not None:
+            thread.join(timeout_s)
+        return thread is None or not thread.is_alive()
 
     def begin_shutdown(self) -> None:
         """Refuse new runs from now on."""
@@ -201,6 +246,8 @@ class RunHost:
         if self._closing:
             raise UnavailableError("start: the daemon is shutting down.")
         self._sweep_locked()
+        if profile.stream.store_path in self._recovering:
+            raise ConflictError(f"store {profile.stream.store_path!r} is being recovered after a crash; retry later.")
         for run_id, hosted in self._live.items():
             shared = sorted(cameras & hosted.cameras)
             if shared:
@@ -226,6 +273,7 @@ class RunHost:
                 del self._live[run_id]
                 self._starters.pop(run_id, None)
                 self._history.append(hosted.run)
+                self._ended.append(hosted.run)
 
     def _start_run(self, run: Run) -> None:
         try:
@@ -234,6 +282,42 @@ class RunHost:
             log.debug("run_start_refused", run_id=run.run_id, error_type=type(exc).__name__)
         except Exception as exc:  # a bug in a run must not take the daemon down: log it with its traceback
             log.error("run_start_crashed", run_id=run.run_id, exc_info=exc)
+        if self._journal is not None:
+            self._journal.worker(run.run_id, run.worker_pid)
+
+    def _close_journal_entries(self) -> None:
+        """Settle the runs that left the live table (outside the lock: the journal fsyncs). A run that did not
+        finish cleanly may have left stale objects (its worker lost or failed mid-write): its store is tidied on a
+        thread first (:func:`~daemon.run_recovery.tidy_store`), then its entry is closed."""
+        with self._lock:
+            ended, self._ended = self._ended, []
+        for run in ended:
+            if run.status().state is RunState.FINISHED:
+                self._close_entry(run)
+            else:
+                threading.Thread(target=self._close_entry, args=(run, True), name="acqd-tidy", daemon=True).start()
+
+    def _close_entry(self, run: Run, tidy: bool = False) -> None:
+        status = run.status()
+        counts = {**status.counts, **{f"dropped_{reason}": n for reason, n in status.drops.items()}}
+        if tidy:
+            try:
+                counts.update(tidy_store(JournalEntry.for_run(run.run_id, run.profile)))
+            except (AcqdError, OSError) as exc:
+                log.error("run_store_tidy_failed", run_id=run.run_id, store=status.store, error=str(exc))
+        if self._journal is not None:
+            self._journal.end(run.run_id, status.state.value, counts, status.errors)
+
+    def _recover_all(self, journal: RunJournal, entries: Sequence[JournalEntry]) -> None:
+        for entry in entries:
+            try:
+                recovered = recover(journal, entry)
+            except Exception as exc:  # a bug in recovery must not take the daemon down: logged with its traceback
+                log.error("run_recovery_crashed", run_id=entry.run_id, exc_info=exc)
+                recovered = entry
+            with self._lock:
+                self._interrupted[entry.run_id] = recovered
+                self._recovering.discard(entry.store)
 
     def _find(self, run_id: str, command: str) -> Run:
         with self._lock:
@@ -258,6 +342,20 @@ class RunHost:
             run_id = f"{stamp}-{name[:_RUN_ID_NAME_CHARS]}-{secrets.token_hex(3)}"
             if run_id not in self._live and all(run.run_id != run_id for run in self._history):
                 return run_id
+
+
+def _interrupted_status(entry: JournalEntry) -> RunStatus:
+    """A run a crash interrupted, as ``status`` lists it (``finished_at`` stays None until its store is recovered)."""
+    return RunStatus(
+        run_id=entry.run_id,
+        state=RunState.INTERRUPTED,
+        profile=entry.profile,
+        store=entry.store,
+        started_at=entry.started_at,
+        finished_at=entry.finished_at if entry.state != "running" else None,
+        counts=dict(entry.counts),
+        errors=entry.errors,
+    )
 
 
 def describe_profile(profile: Profile) -> dict[str, Any]:

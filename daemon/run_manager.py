@@ -32,7 +32,8 @@ MAX_PROFILE_TEXT_CHARS = 1 << 20
 
 
 class RunState(str, enum.Enum):
-    """Where a run is in its life; the last three are terminal."""
+    """Where a run is in its life; the last four are terminal. ``interrupted``: the daemon running it crashed (a
+    restarted daemon found it in the run journal and finalised its store; see :mod:`daemon.run_recovery`)."""
 
     STARTING = "starting"
     RUNNING = "running"
@@ -40,10 +41,11 @@ class RunState(str, enum.Enum):
     FINISHED = "finished"
     ABORTED = "aborted"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
     @property
     def terminal(self) -> bool:
-        return self in (RunState.FINISHED, RunState.ABORTED, RunState.FAILED)
+        return self in (RunState.FINISHED, RunState.ABORTED, RunState.FAILED, RunState.INTERRUPTED)
 
     def __str__(self) -> str:
         return self.value

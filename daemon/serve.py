@@ -21,6 +21,10 @@ Design notes:
 - One daemon per runtime folder: ``acqd.lock`` in it is held (``flock``) while the daemon runs.
 - The control server keeps answering during shutdown (``status`` shows the runs finishing; ``start`` is
   ``unavailable``) and closes last.
+- Crash recovery: the run journal lives in the state folder (:func:`daemon.run_journal.default_state_dir`:
+  ``$STATE_DIRECTORY`` under systemd, else the runtime folder). At start the runs a previous daemon left running
+  are recovered in the background (:meth:`RunHost.recover_interrupted`); a state folder that cannot be created
+  only disables the journal (logged), it never stops the daemon.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from daemon.log import configure, get_logger
 from daemon.manager import RunHost
 from daemon.notify import Notifier
 from daemon.profile_catalog import ProfileCatalog
+from daemon.run_journal import RunJournal, default_state_dir
 from daemon.strict_yaml import DocumentError
 
 log = get_logger("serve")
@@ -62,9 +67,10 @@ _HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 class Daemon:
     """One serving daemon: its publisher, profiles, runs and control server (see the module notes)."""
 
-    def __init__(self, settings: DaemonSettings, notifier: Notifier) -> None:
+    def __init__(self, settings: DaemonSettings, notifier: Notifier, state_dir: Path | None = None) -> None:
         self.settings = settings
         self.notifier = notifier
+        self.state_dir = state_dir
         self.publisher: EventPublisher | None = None
         self.server: ControlServer | None = None
         self.host: RunHost | None = None
@@ -95,7 +101,9 @@ class Daemon:
                 runtime_dir=settings.runtime_dir,
                 log_format=log_format,
                 log_level=config.log.level,
+                journal=self._open_journal(),
             )
+            self.host.recover_interrupted()
             self.server = ControlServer(
                 settings.control_endpoint, self.host, curve=settings.curve, max_queued=config.control.max_queued
             )
@@ -103,6 +111,15 @@ class Daemon:
         except BaseException:
             self.close()
             raise
+
+    def _open_journal(self) -> RunJournal | None:
+        if self.state_dir is None:
+            return None
+        try:
+            return RunJournal(self.state_dir)
+        except OSError as exc:
+            log.warning("run_journal_unavailable", state_dir=str(self.state_dir), error=str(exc))
+            return None
 
     def serve_forever(self, wakeup: socket.socket) -> int:
         """The main loop until SIGTERM/SIGINT, then the graceful shutdown; returns the exit status."""
@@ -213,7 +230,7 @@ def serve(config_path: Path | None, environ: Mapping[str, str] | None = None) ->
     configure(settings.config.log.format, settings.config.log.level)
     notifier = Notifier(environ)
     with _signal_wakeup() as wakeup:
-        daemon = Daemon(settings, notifier)
+        daemon = Daemon(settings, notifier, default_state_dir(settings.runtime_dir, environ))
         try:
             daemon.open()
         except (ConfigError, OSError) as exc:

@@ -1,0 +1,131 @@
+"""The soak's store invariants, checked on a local folder (an S3 store is downloaded first): what zarr-python reads.
+
+For every array of the run (its output keys):
+- the store opens with zarr-python; the per-frame table claims no more rows than level 0 claims frames (it may
+  claim fewer after a crash or a storage error: its rows are synced in the background; ``untabled`` counts them,
+  and the harness requires none for a run that finished);
+- every chunk (or shard) object the metadata's shape reaches exists (nothing claimed that was not written), for
+  level 0 and every frame-table column;
+- frame ids are unique;
+- the pixels of each stored frame equal ``radial_sine(frame_id)``. A fake GenTL device that reconnected starts
+  again at its frame 0 while acqd's ids continue, so after a row flagged ``AFTER_GAP`` whose pixels are the
+  device's frame 0 the expected pattern is ``radial_sine(frame_id - base)`` (``base``: that row's id);
+- no ``*.partial`` / ``*.tmp`` file is left under the store.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from daemon.cameras.pattern import radial_sine
+from daemon.ipc.frame import FrameFlags
+
+STALE_SUFFIXES = (".partial", ".tmp")
+COLUMNS = ("frame_id", "device_timestamp_ns", "host_time_ns", "flags")
+
+
+@dataclass
+class StoreReport:
+    """What one store holds and what is wrong with it (``problems`` empty: every invariant holds)."""
+
+    store: str
+    frames: int = 0
+    reconnects: int = 0
+    untabled: int = 0  # frames level 0 holds beyond the frame table's rows (the table lags after a crash)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def stale_files(root: Path) -> list[Path]:
+    """``*.partial`` / ``*.tmp`` files under ``root``."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(STALE_SUFFIXES))
+
+
+def check_store(root: Path, keys: tuple[str, ...] = ("",), *, label: str | None = None) -> StoreReport:
+    """Check every invariant of the module notes on the store folder ``root``."""
+    report = StoreReport(label or str(root))
+    report.problems += [f"stale file {p.relative_to(root)}" for p in stale_files(root)] if root.exists() else []
+    if not (root / "zarr.json").exists() and not (root / ".zgroup").exists():
+        report.problems.append("no root group metadata")
+        return report
+    for key in keys:
+        _check_array_safely(root, key, report)
+    return report
+
+
+def _check_array_safely(root: Path, key: str, report: StoreReport) -> None:
+    try:
+        _check_array(root, key, report)
+    except Exception as exc:  # any failure to read is a broken invariant, reported with its type
+        report.problems.append(f"{key or '/'}: unreadable ({type(exc).__name__}: {exc})")
+
+
+def _check_array(root: Path, key: str, report: StoreReport) -> None:
+    import zarr  # test-only oracle
+
+    prefix = f"{key}/" if key else ""
+    group = zarr.open_group(str(root), mode="r")
+    image = group[f"{prefix}0"]
+    table = {name: np.asarray(group[f"{prefix}frames/{name}"][:]) for name in COLUMNS}
+    frames = int(image.shape[0])
+    ids, flags = table["frame_id"], table["flags"]
+    for path in (f"{prefix}0", *(f"{prefix}frames/{name}" for name in COLUMNS)):
+        report.problems += missing_chunks(root, path)
+    if len(ids) > frames:
+        report.problems.append(f"{key or '/'}: the frame table claims {len(ids)} rows, level 0 {frames} frames")
+    report.untabled += max(0, frames - len(ids))
+    if len(np.unique(ids)) != len(ids):
+        report.problems.append(f"{key or '/'}: frame ids stored twice: {len(ids) - len(np.unique(ids))}")
+    count = min(frames, len(ids))
+    images = np.asarray(image[:count])
+    report.frames += frames
+    base = 0
+    for row in range(count):
+        frame_id, pixels = int(ids[row]), images[row]
+        if _matches(pixels, frame_id - base):
+            continue
+        if flags[row] & FrameFlags.AFTER_GAP and _matches(pixels, 0):
+            base = frame_id  # the device reconnected and counts from 0 again
+            report.reconnects += 1
+            continue
+        report.problems.append(f"{key or '/'}: row {row} (frame id {frame_id}) differs from the reference pattern")
+        break
+
+
+def _matches(pixels: np.ndarray, device_frame: int) -> bool:
+    if device_frame < 0:
+        return False
+    height, width = pixels.shape[-2:]
+    return bool(np.array_equal(pixels, radial_sine(device_frame, height, width, pixels.dtype)))
+
+
+def missing_chunks(root: Path, array_path: str) -> list[str]:
+    """Chunk (or shard) objects the array's metadata claims that are not on disk."""
+    folder = root / array_path if array_path else root
+    meta_v3 = folder / "zarr.json"
+    if meta_v3.exists():
+        doc: dict[str, Any] = json.loads(meta_v3.read_text())
+        grid = doc["chunk_grid"]["configuration"]["chunk_shape"]
+        encoding = doc.get("chunk_key_encoding", {})
+        separator = encoding.get("configuration", {}).get("separator", "/")
+        prefix = "c" + separator if encoding.get("name", "default") == "default" else ""
+    else:
+        doc = json.loads((folder / ".zarray").read_text())
+        grid, separator, prefix = doc["chunks"], doc.get("dimension_separator", "."), ""
+    counts = [math.ceil(extent / size) for extent, size in zip(doc["shape"], grid, strict=True)]
+    missing = []
+    for index in itertools.product(*(range(n) for n in counts)):
+        name = prefix + separator.join(str(i) for i in index)
+        if not (folder / name).is_file():
+            missing.append(f"{array_path or '/'}: claimed chunk {name} is missing")
+    return missing[:5]
