@@ -103,4 +103,9 @@ def test_abort_discards_the_queue_counted_and_leaves_a_readable_store(
     check_balance(summary)
     assert set(drops(summary)) == {"aborted"}
     assert drops(summary)["aborted"] >= 6
-    assert check_pixels(data_root / "run.zarr") == list(range(summary["stored"]))
+    ids = check_pixels(data_root / "run.zarr")
+    # The frames stored are the camera's first frames, in order, plus possibly the one frame a blocked reader had
+    # in hand when the abort emptied the queue (a later id): every other queued frame was discarded and counted.
+    assert len(ids) == summary["stored"]
+    assert ids == sorted(set(ids))
+    assert ids[:-1] == list(range(len(ids) - 1))

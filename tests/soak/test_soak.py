@@ -3,6 +3,7 @@ must hold after every fault. Run a long one by hand with ``bench/soak.py --minut
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,10 @@ CYCLES_S = 95.0
 
 @pytest.mark.timeout(300)
 def test_every_invariant_holds_through_a_seeded_fault_schedule(
-    tmp_path: Path, s3_server: SeaweedServer, fake_cti: Path
+    tmp_path: Path, seaweed_factory: Callable[[], SeaweedServer], fake_cti: Path
 ) -> None:
-    soak = Soak(tmp_path / "soak", s3_server, fake_cti, SEED)
+    # A private S3 server: the soak SIGSTOPs it and black-holes its traffic, which must not disturb other tests.
+    soak = Soak(tmp_path / "soak", seaweed_factory(), fake_cti, SEED)
     try:
         rows = soak.run(CYCLES_S)
     finally:
