@@ -11,8 +11,7 @@ from structlog.testing import capture_logs
 
 from daemon.errors import StorageError, StoreExistsError
 from daemon.run import Run
-from tests.fixtures.s3 import REGION, SeaweedServer
-from tests.storage.test_s3_zarr_roundtrip import download
+from tests.fixtures.s3 import REGION, SeaweedServer, download
 
 from .support import check_balance, check_pixels, profile, run_to_end, simulated
 

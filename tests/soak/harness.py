@@ -28,7 +28,7 @@ from typing import Any
 
 from daemon.ipc.client import Client
 from daemon.run_journal import RunJournal
-from tests.fixtures.s3 import SeaweedServer
+from tests.fixtures.s3 import SeaweedServer, download
 from tests.fixtures.tcp_proxy import TcpProxy
 from tests.soak.daemon_watch import PingSampler, SoakDaemon, proc_stats
 from tests.soak.faults import Fault, schedule
@@ -315,19 +315,6 @@ def _wait_recovered(client: Client, run_id: str, timeout_s: float = RUN_END_TIME
         if time.monotonic() > deadline:
             return dict(found[0]) if found else {"run_id": run_id, "state": "missing", "counts": {}, "drops": {}}
         time.sleep(0.2)
-
-
-def download(server: SeaweedServer, bucket: str, prefix: str, into: Path) -> int:
-    """Copy every object under ``prefix/`` into the folder ``into``; how many."""
-    client = server.client()
-    count = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        for item in page.get("Contents", []):
-            target = into / item["Key"][len(prefix) + 1 :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            count += 1
-    return count
 
 
 def _untabled(report: StoreReport) -> str:

@@ -20,9 +20,9 @@ from daemon.storage import ArraySettings, CompressionSettings, StreamSettings, Z
 from daemon.storage.s3_settings import S3Settings
 from daemon.storage.s3_upload import FileUploader, UploadResult
 from daemon.storage.staged_store import StagedS3Store
-from tests.fixtures.s3 import SeaweedServer
+from tests.fixtures.s3 import SeaweedServer, download
 from tests.fixtures.tcp_proxy import TcpProxy
-from tests.storage.test_s3_zarr_roundtrip import C, T, dims, download
+from tests.storage.test_s3_zarr_roundtrip import C, T, dims
 
 RETRY_MAX_S = 0.5  # tests wait at most this long between retries
 NY, NX = 64, 96

@@ -19,23 +19,9 @@ import zarr
 from daemon.errors import StoreExistsError
 from daemon.storage import ArraySettings, CompressionSettings, Dimension, StreamSettings, ZarrStream
 from daemon.storage.s3_settings import S3Settings
-from tests.fixtures.s3 import SeaweedServer
+from tests.fixtures.s3 import SeaweedServer, download
 
 pytestmark = pytest.mark.s3
-
-
-def download(server: SeaweedServer, bucket: str, prefix: str, into: Path) -> list[str]:
-    """Copy every object under ``prefix/`` to ``into``; returns the keys (relative to the prefix)."""
-    client = server.client()
-    keys = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix) + 1 :]
-            target = into / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            keys.append(relative)
-    return sorted(keys)
 
 
 T, C = 37, 2  # 37 time points: a ragged last chunk and shard

@@ -19,7 +19,7 @@ import zarr
 from daemon.storage.s3_settings import S3Settings
 from daemon.storage.staged_store import StagedS3Store, resume_uploads
 from daemon.storage.upload_queue import UploadState
-from tests.fixtures.s3 import SeaweedServer
+from tests.fixtures.s3 import SeaweedServer, download
 from tests.fixtures.tcp_proxy import TcpProxy
 from tests.storage import writer_process
 from tests.storage.staged_support import (
@@ -30,7 +30,6 @@ from tests.storage.staged_support import (
     open_stream,
     proxied_settings,
 )
-from tests.storage.test_s3_zarr_roundtrip import download
 
 pytestmark = pytest.mark.s3
 

@@ -14,9 +14,9 @@ from daemon.storage import ArraySettings, CompressionSettings, StreamSettings, Z
 from daemon.storage.s3_settings import S3Settings
 from daemon.storage.staged_store import StagedS3Store
 from daemon.storage.upload_queue import UploadState
-from tests.fixtures.s3 import SeaweedServer
+from tests.fixtures.s3 import SeaweedServer, download
 from tests.storage.staged_support import staged_settings
-from tests.storage.test_s3_zarr_roundtrip import C, T, dims, download
+from tests.storage.test_s3_zarr_roundtrip import C, T, dims
 
 pytestmark = pytest.mark.s3
 

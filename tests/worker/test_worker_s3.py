@@ -10,7 +10,7 @@ import pytest
 
 from daemon.ipc.frame_sender import FrameSender
 from daemon.ipc.stream_status import SenderState
-from tests.fixtures.s3 import SeaweedServer
+from tests.fixtures.s3 import SeaweedServer, download
 
 from .support import (
     Offered,
@@ -26,20 +26,6 @@ from .support import (
 pytestmark = pytest.mark.s3
 
 FRAMES = 19
-
-
-def download(server: SeaweedServer, bucket: str, prefix: str, into: Path) -> list[str]:
-    """Copy every object under ``prefix/`` to ``into`` (zarr reads the copy: s3fs is not installed)."""
-    client = server.client()
-    keys = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix) + 1 :]
-            target = into / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            keys.append(relative)
-    return sorted(keys)
 
 
 @pytest.mark.parametrize("staged", [False, True], ids=["direct", "staged"])
