@@ -2,10 +2,10 @@
 
 Threads and ownership:
 - The appending thread (the caller of :meth:`ArrayWriter.append`) only copies frames into chunk-group blocks. When
-  a group is complete it is *flushed*: one job per storage object it touches goes to the worker pool.
-- A worker job compresses the group's chunks of one object and appends them to that object with one vectored
-  write (:class:`~daemon.storage.shard.ShardBuilder`). When the last job of a group ends, its block returns to the
-  pool for reuse.
+  a group is complete it is *flushed*: its jobs go to the worker pool (see "Jobs" below).
+- A worker job compresses chunks of one object and appends them to that object
+  (:class:`~daemon.storage.shard.ShardBuilder`). When the last job of a group ends, its block returns to the pool
+  for reuse.
 - When every group of an object has been flushed, the finalizer thread waits for the object's jobs, writes the
   shard index, fsyncs and renames it, then advances the object rows the metadata may claim and rewrites the array
   metadata (throttled: at most every ``metadata_interval_s``, and when idle).
@@ -14,7 +14,12 @@ Threads and ownership:
 
 Design notes:
 - Memory: at most ``2 x max_open_groups`` blocks exist (double buffering); acquiring a block blocks the appending
-  thread while the workers catch up. Nothing written is ever read back.
+  thread while the workers catch up. Nothing written is ever read back. The finalizer's queue is bounded too: this
+  level reserves room for the objects of its blocks plus ``FINALIZER_LAG_GROUPS`` groups more, and submitting
+  beyond that blocks the appending thread while fsync catches up (memory stays flat when the disk lags).
+- Jobs: one per chunk (compressed into the worker's reused output buffer, then written), or several small chunks
+  of one object per job (at least ``MIN_JOB_BYTES``), so a group splits into enough jobs to keep every worker busy
+  and the per-job Python overhead stays negligible.
 - The on-disk shape only grows by whole object rows whose objects are all finalized, so after a crash every frame
   it claims is on disk. :meth:`frames_stored` counts exactly the frames the metadata on disk claims.
 - At :meth:`close` the open groups are flushed with their missing slots at the fill value, every object is
@@ -23,6 +28,7 @@ Design notes:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +53,8 @@ from daemon.storage.sink import Store
 from daemon.storage.stats import Counters
 
 BUFFERS_PER_OPEN_GROUP = 2
+FINALIZER_LAG_GROUPS = 2  # groups of objects that may wait for fsync beyond those still compressing
+MIN_JOB_BYTES = 4 << 20  # small chunks of one object are compressed and written together, one job
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +119,10 @@ class ArrayWriter:
         self._pool = BufferPool(block_shape, target.dtype, capacity, latch)
         self._groups: dict[tuple[int, ...], _Group] = {}
         self._sets: dict[tuple[int, ...], _ObjectSet] = {}
-        self._tile_plan = self._plan_tiles()
+        self._jobs = self._plan_jobs()
+        ty, tx = layout.object_tiles()
+        self._finalizer_slots = (capacity + FINALIZER_LAG_GROUPS * layout.max_open_groups()) * ty * tx
+        finalizer.reserve(self._finalizer_slots)
         self._frames = 0
         self._lock = threading.Lock()  # guards what the finalizer thread updates
         self._rows_done: dict[int, int] = {}
@@ -141,6 +152,18 @@ class ArrayWriter:
     def max_buffer_bytes(self) -> int:
         """The most memory the chunk buffers of this level may take."""
         return self._pool.capacity * self._pool.block_nbytes
+
+    @property
+    def scratch_bytes(self) -> int:
+        """The compression output buffer each worker thread keeps for this level (0 when none is reused)."""
+        if any(len(chunks) > 1 for _, chunks in self._jobs):
+            return 0
+        return self._t.codec.scratch_bytes(math.prod(self._layout.chunks) * self._t.dtype.itemsize)
+
+    @property
+    def finalizer_slots(self) -> int:
+        """The objects of this level that may wait for the finalizer at once (reserved in its bounded queue)."""
+        return self._finalizer_slots
 
     @property
     def buffers_allocated(self) -> int:
@@ -215,7 +238,7 @@ class ArrayWriter:
         if object_set is None:
             object_set = _ObjectSet(obj_index, self._layout.groups_in_object(obj_index))
             self._sets[obj_index] = object_set
-        pending = [len(self._tile_plan)]
+        pending = [len(self._jobs)]
         pending_lock = threading.Lock()
 
         def done(future: Future[None]) -> None:
@@ -228,7 +251,7 @@ class ArrayWriter:
             if last:
                 self._pool.release(group.block)
 
-        for tile, chunks in self._tile_plan.items():
+        for tile, chunks in self._jobs:
             builder = self._builder(object_set, tile)
             positions = [(self._layout.chunk_in_object((*group.index, ty, tx)), ty, tx) for ty, tx in chunks]
             future = self._rt.executor.submit(self._write_chunks, builder, group.block, positions)
@@ -255,15 +278,22 @@ class ArrayWriter:
             futures = object_set.futures.get(tile, [])
             self._rt.finalizer.submit(_bind(self._finalize_object, builder, futures, row))
 
-    def _plan_tiles(self) -> dict[tuple[int, int], list[tuple[int, int]]]:
-        """For each y/x object tile, the y/x chunk tiles it holds."""
+    def _plan_jobs(self) -> list[tuple[tuple[int, int], list[tuple[int, int]]]]:
+        """The worker jobs of one group: ``(object tile, chunk tiles)``, one chunk each, or consecutive chunks of one
+        object so that a job holds at least ``MIN_JOB_BYTES`` (small chunks)."""
         ty, tx = self._layout.tiles
         oy, ox = self._layout.object_chunks[-2:]
-        plan: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        by_object: dict[tuple[int, int], list[tuple[int, int]]] = {}
         for y in range(ty):
             for x in range(tx):
-                plan.setdefault((y // oy, x // ox), []).append((y, x))
-        return plan
+                by_object.setdefault((y // oy, x // ox), []).append((y, x))
+        chunk_nbytes = math.prod(self._layout.chunks) * self._t.dtype.itemsize
+        per_job = max(1, MIN_JOB_BYTES // max(1, chunk_nbytes))
+        return [
+            (tile, chunks[start : start + per_job])
+            for tile, chunks in by_object.items()
+            for start in range(0, len(chunks), per_job)
+        ]
 
     # -- worker threads -----------------------------------------------------------------------------------------
 
@@ -272,9 +302,12 @@ class ArrayWriter:
         if error is not None:  # the stream failed: no more I/O, and this object must not be finalized
             raise StreamClosedError(f"{builder.key} not written: the stream failed earlier ({error}).")
         codec = self._t.codec
-        encoded = [(position, codec.encode(block[ty, tx])) for position, ty, tx in positions]
-        written = builder.add(encoded)
-        self._rt.counters.add(bytes_written=written, chunks=len(encoded))
+        if len(positions) == 1:  # a large chunk: compressed into the thread's reused buffer, written at once
+            position, ty, tx = positions[0]
+            written = builder.add([(position, codec.encode_reusing(block[ty, tx]))])
+        else:  # small chunks (fresh buffers are cheap below glibc's mmap threshold): one vectored write
+            written = builder.add([(position, codec.encode(block[ty, tx])) for position, ty, tx in positions])
+        self._rt.counters.add(bytes_written=written, chunks=len(positions))
 
     # -- finalizer thread ---------------------------------------------------------------------------------------
 

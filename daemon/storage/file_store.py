@@ -6,6 +6,19 @@ Design notes:
   appears whole and durable, or not at all. The file is opened for each operation rather than kept open, so
   thousands of objects under construction do not exhaust file descriptors.
 - Small objects (metadata) are written to a temporary name, fsynced and renamed (:meth:`FileStore.put`).
+- Direct I/O: where the filesystem accepts ``O_DIRECT`` (probed once per sink), a single-buffer write at an
+  aligned offset whose memory is page-aligned (a chunk compressed into a worker's reused buffer, or a raw chunk of a
+  chunk-group block) goes to the device without the page cache: its 4 KiB-aligned head with ``O_DIRECT``, the
+  rest (< 4 KiB) through the cache. :attr:`FileSink.alignment` tells the shard builder to place chunks at aligned
+  offsets. Measured on this kind of 2-core VM: writing through the cache cost 1.0-1.5 cores of CPU at 1.8 GB/s,
+  ``O_DIRECT`` 0.05-0.08 cores at 1.5 GB/s; the engine went from ~620 to ~930 MB/s (2048^2 uint16, lz4), ~400 to
+  ~550 (zstd), ~770 to ~960 (raw), A/B interleaved. Anything else (unaligned memory, several buffers, the shard
+  index, metadata) is written through the cache as before.
+- Once fsynced, an object's pages are dropped from the page cache (``POSIX_FADV_DONTNEED``): nothing written is
+  read back, and new page-cache pages then come from recently freed memory. Measured on a VM whose host reclaims
+  idle guest memory: ``pwrite`` into the page cache ran at 0.4-1 GB/s when every page was fresh, 1.8-4 GB/s with
+  the pages recycled (the whole write + fsync path 0.4-0.95 -> 1.1-1.7 GB/s). It also keeps a long acquisition
+  from evicting everything else from the cache.
 - Every ``OSError`` becomes a :class:`~daemon.errors.StorageError` naming the path. A failed write is sticky: the
   sink deletes its ``.partial`` file, turns ABORTED, and later writes or ``finalize`` raise
   :class:`~daemon.errors.StreamClosedError`.
@@ -15,6 +28,8 @@ Design notes:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import itertools
 import os
 import shutil
@@ -23,10 +38,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
+import numpy as np
+
 from daemon.errors import ConfigError, StorageError, StreamClosedError
 from daemon.storage.sink import Buffer, Sink, SinkState, Store, parse_key
 
 PARTIAL_SUFFIX = ".partial"
+DIRECT_ALIGNMENT = 4096  # offsets, lengths and memory of O_DIRECT writes (the common logical block size)
+O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 _IOV_MAX = 512
 _tmp_counter = itertools.count()
 
@@ -50,6 +69,23 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _direct_io_works(path: Path) -> bool:
+    """True when ``path``'s filesystem accepts ``O_DIRECT`` (ext4, xfs: yes; tmpfs, some FUSE: no)."""
+    if not O_DIRECT:
+        return False
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CLOEXEC | O_DIRECT))
+    except OSError:
+        return False
+    return True
+
+
+def drop_cached(fd: int) -> None:
+    """Hand the (clean, just fsynced) cached pages of ``fd`` back to the kernel: advisory, never an error."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or no page cache: nothing to hand back
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
 def pwrite_all(fd: int, buffers: Sequence[Buffer], offset: int) -> int:
     """Write every byte of ``buffers`` at ``offset`` (retrying short writes); returns the bytes written."""
     views = [memoryview(b).cast("B") for b in buffers]
@@ -70,7 +106,8 @@ def pwrite_all(fd: int, buffers: Sequence[Buffer], offset: int) -> int:
 class FileSink(Sink):
     """One file under construction as ``<path>.partial``."""
 
-    def __init__(self, key: str, path: Path) -> None:
+    def __init__(self, key: str, path: Path, direct: bool = True) -> None:
+        """``direct``: write aligned spans with ``O_DIRECT`` when the filesystem allows it (see the design notes)."""
         self._key = key
         self._path = path
         self._partial = path.with_name(path.name + PARTIAL_SUFFIX)
@@ -80,6 +117,7 @@ class FileSink(Sink):
         with storage_errors("create", self._partial):
             path.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644))
+        self._direct = direct and _direct_io_works(self._partial)
 
     @property
     def key(self) -> str:
@@ -93,6 +131,10 @@ class FileSink(Sink):
     def path(self) -> Path:
         return self._path
 
+    @property
+    def alignment(self) -> int:
+        return DIRECT_ALIGNMENT if self._direct else 1
+
     def write(self, offset: int, buffers: Sequence[Buffer]) -> None:
         self._check_open("write")
         if offset < self._end:
@@ -103,12 +145,35 @@ class FileSink(Sink):
             with storage_errors("write", self._partial):
                 fd = os.open(self._partial, os.O_WRONLY | os.O_CLOEXEC)
                 try:
-                    written = pwrite_all(fd, buffers, offset)
+                    if self._direct and len(buffers) == 1 and offset % DIRECT_ALIGNMENT == 0:
+                        written = self._write_direct(fd, buffers[0], offset)
+                    else:
+                        written = pwrite_all(fd, buffers, offset)
                 finally:
                     os.close(fd)
         except StorageError as exc:
             self._fail(exc)
         self._end = max(self._end, offset + written)
+
+    def _write_direct(self, fd: int, buffer: Buffer, offset: int) -> int:
+        """The aligned head of ``buffer`` with ``O_DIRECT`` (when its memory is aligned), the tail through the cache."""
+        view = memoryview(buffer).cast("B")
+        head = view.nbytes - view.nbytes % DIRECT_ALIGNMENT
+        if head and np.frombuffer(view, np.uint8).ctypes.data % DIRECT_ALIGNMENT == 0:
+            try:
+                direct_fd = os.open(self._partial, os.O_WRONLY | os.O_CLOEXEC | O_DIRECT)
+                try:
+                    pwrite_all(direct_fd, [view[:head]], offset)
+                finally:
+                    os.close(direct_fd)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._direct = False  # a device wanting larger alignment, or a filesystem that only pretends
+                head = 0
+        else:
+            head = 0
+        return head + pwrite_all(fd, [view[head:]], offset + head)
 
     def finalize(self) -> None:
         if self._state is SinkState.FINALIZED:
@@ -119,6 +184,7 @@ class FileSink(Sink):
                 fd = os.open(self._partial, os.O_WRONLY | os.O_CLOEXEC)
                 try:
                     os.fsync(fd)
+                    drop_cached(fd)
                 finally:
                     os.close(fd)
                 os.replace(self._partial, self._path)
@@ -155,8 +221,10 @@ class FileSink(Sink):
 class FileStore(Store):
     """A store in the local folder ``root`` (created on the first write)."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, direct_io: bool = True) -> None:
+        """``direct_io``: let sinks write aligned spans with ``O_DIRECT`` where the filesystem allows it."""
         self._root = Path(root).absolute()
+        self._direct = direct_io
 
     @property
     def url(self) -> str:
@@ -170,7 +238,7 @@ class FileStore(Store):
         return self._root / parse_key(key)
 
     def open_sink(self, key: str) -> FileSink:
-        return FileSink(key, self.path(key))
+        return FileSink(key, self.path(key), direct=self._direct)
 
     def put(self, key: str, data: Buffer) -> None:
         path = self.path(key)

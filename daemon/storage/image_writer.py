@@ -111,6 +111,11 @@ class ImageWriter:
         return self.writers[0].target.layout
 
     @property
+    def scratch_bytes(self) -> int:
+        """The compression output buffer each worker thread keeps for this image (its levels share the codec)."""
+        return max(writer.scratch_bytes for writer in self.writers)
+
+    @property
     def full(self) -> ArrayWriter:
         """The full-resolution level (what frames are appended to)."""
         return self.writers[0]

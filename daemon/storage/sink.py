@@ -57,9 +57,16 @@ class Sink(ABC):
     @abstractmethod
     def state(self) -> SinkState: ...
 
+    @property
+    def alignment(self) -> int:
+        """Offsets this sink writes fastest at (a multiple of it); 1: any. Writers may leave gaps to honour it."""
+        return 1
+
     @abstractmethod
     def write(self, offset: int, buffers: Sequence[Buffer]) -> None:
-        """Write ``buffers`` back to back starting at ``offset`` (never behind what was already written)."""
+        """Write ``buffers`` back to back starting at ``offset`` (never behind what was already written).
+
+        The buffers may be reused by the caller once this returns: a sink copies what it keeps."""
 
     @abstractmethod
     def finalize(self) -> None:

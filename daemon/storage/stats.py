@@ -16,6 +16,8 @@ class StreamStats:
     bytes_written: int  # bytes written to the store (chunks, shard indexes, metadata)
     chunks_written: int
     objects_finalized: int  # shards (or plain chunks) made visible
+    objects_pending: int = 0  # objects queued for (or in) finalization now: fsync lag, bounded
+    objects_pending_peak: int = 0  # the most ever queued at once
 
 
 class Counters:
@@ -35,11 +37,15 @@ class Counters:
             self.chunks_written += chunks
             self.objects_finalized += objects
 
-    def snapshot(self, frames_appended: int, frames_stored: int) -> StreamStats:
+    def snapshot(
+        self, frames_appended: int, frames_stored: int, objects_pending: int = 0, objects_pending_peak: int = 0
+    ) -> StreamStats:
         with self._lock:
             return StreamStats(
                 frames_appended=frames_appended,
                 frames_stored=frames_stored,
+                objects_pending=objects_pending,
+                objects_pending_peak=objects_pending_peak,
                 bytes_in=self.bytes_in,
                 bytes_written=self.bytes_written,
                 chunks_written=self.chunks_written,

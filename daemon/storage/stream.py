@@ -3,8 +3,9 @@
 Lifecycle: the constructor prepares the store (refusing an existing one unless ``overwrite``), writes the group
 hierarchy, the OME image groups and the arrays (claiming no frames yet), and starts the worker pool
 (``max_threads`` compression/write threads) and the finalizer thread. ``append`` validates the frames and copies
-them into chunk buffers (blocking while the pool is saturated). ``close`` flushes what is under construction,
-waits for every object to be finalized and writes the final shapes; it is idempotent.
+them into chunk buffers (blocking while the pool is saturated, or while the finalizer's bounded queue is full).
+``close`` flushes what is under construction, waits for every object to be finalized and writes the final shapes;
+it is idempotent.
 
 Design notes:
 - Errors a caller makes (wrong shape, dtype or key, a full array) raise ConfigError and change nothing.
@@ -12,6 +13,10 @@ Design notes:
   the StorageError (naming the path), later ones raise StreamClosedError, and ``close`` aborts what is under
   construction and raises a StorageError. What was finalized before stays readable and the metadata only claims it.
 - ``append`` and ``close`` may be called from any one thread at a time (a lock serialises them).
+- The pool has ``max_threads + IO_WAIT_WORKERS`` workers: a job compresses a chunk, then waits for its write (with
+  ``O_DIRECT`` the write is synchronous and costs no CPU), so one extra worker keeps ``max_threads`` cores
+  compressing. Measured A/B, 2048x2048 uint16, 2 threads: +20% with zstd, +7% with lz4, no change raw or with
+  512x512 frames; a second extra worker added nothing.
 - Multiscale: ``append`` also feeds the image's downsampler (coarser levels), ``close`` flushes the pyramid's
   ragged ends into every level first. Acknowledgements (``frames_stored``, ``stats``) count level 0 only: those are
   the frames the caller appended; a coarser level's frame is stored once its whole block of level-0 frames is.
@@ -40,6 +45,8 @@ from daemon.storage.stats import Counters, StreamStats
 
 log = get_logger(__name__)
 
+IO_WAIT_WORKERS = 1  # workers beyond max_threads: one may wait on the disk while max_threads compress
+
 
 class ZarrStream:
     """Streams frames into a Zarr v2/v3 store with OME-NGFF metadata."""
@@ -58,7 +65,8 @@ class ZarrStream:
         self._error_reported = False
         self._started = time.monotonic()
         self._images: dict[str, ImageWriter] = {}
-        self._executor = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="acqd-storage")
+        self._workers = settings.threads + IO_WAIT_WORKERS
+        self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="acqd-storage")
         self._finalizer = Finalizer(self._latch, on_idle=self._refresh_metadata)
         try:
             self._images = {
@@ -77,7 +85,9 @@ class ZarrStream:
             version=int(self._version),
             arrays=list(self._images),
             threads=settings.threads,
-            buffer_bytes=sum(w.max_buffer_bytes for i in self._images.values() for w in i.writers),
+            workers=self._workers,
+            buffer_bytes=self.max_buffer_bytes,
+            finalizer_capacity=self._finalizer.capacity,
         )
 
     # -- public API ---------------------------------------------------------------------------------------------
@@ -89,6 +99,13 @@ class ZarrStream:
     @property
     def store(self) -> Store:
         return self._store
+
+    @property
+    def max_buffer_bytes(self) -> int:
+        """The most memory the stream's buffers may take: chunk-group blocks and the workers' compression output."""
+        images = self._images.values()
+        blocks = sum(w.max_buffer_bytes for image in images for w in image.writers)
+        return blocks + self._workers * sum(image.scratch_bytes for image in images)
 
     def is_active(self) -> bool:
         """True until the stream is closed or fails (a method, as in acquire-zarr)."""
@@ -126,6 +143,8 @@ class ZarrStream:
         return self._counters.snapshot(
             frames_appended=sum(w.frames_appended for w in writers),
             frames_stored=sum(w.frames_stored for w in writers),
+            objects_pending=self._finalizer.pending,
+            objects_pending_peak=self._finalizer.peak_pending,
         )
 
     def close(self) -> None:

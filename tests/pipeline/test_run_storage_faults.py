@@ -89,7 +89,9 @@ def test_a_killed_worker_fails_the_run_with_exact_books(data_root: Path, monkeyp
 def test_abort_discards_the_queue_counted_and_leaves_a_readable_store(
     data_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(APPEND_DELAY_ENV, "0.005")
+    # Appends slow enough (50 ms each) that the worker takes at most a frame or two between the check of the
+    # queue and the abort: most of the queued frames must be discarded and counted.
+    monkeypatch.setenv(APPEND_DELAY_ENV, "0.05")
     acquisition = {"until_stopped": True, "on_queue_full": "block", "queue_bytes": "1 MiB"}
     run = Run(profile(data_root, [big_camera()], acquisition=acquisition))
     run.start()
@@ -102,7 +104,7 @@ def test_abort_discards_the_queue_counted_and_leaves_a_readable_store(
     assert summary["store_finalized"] is True
     check_balance(summary)
     assert set(drops(summary)) == {"aborted"}
-    assert drops(summary)["aborted"] >= 6
+    assert drops(summary)["aborted"] >= 4
     ids = check_pixels(data_root / "run.zarr")
     # The frames stored are the camera's first frames, in order, plus possibly the one frame a blocked reader had
     # in hand when the abort emptied the queue (a later id): every other queued frame was discarded and counted.
