@@ -135,6 +135,11 @@ class FrameQueue(Generic[T]):
                 return
             self._not_full.wait(remaining)
 
+    def head_nbytes(self) -> int | None:
+        """The size of the oldest item (the next ``get``), or None when the queue is empty."""
+        with self._lock:
+            return self._items[0].nbytes if self._items else None
+
     def get_nowait(self) -> T | None:
         """The oldest item, or None when the queue is empty."""
         with self._lock:

@@ -18,11 +18,15 @@ Usage (the worker process)::
 
 Design notes:
 - ``pixels`` is a read-only numpy view of the ZeroMQ message (``np.frombuffer``, no copy); it stays valid as long
-  as the :class:`ReceivedFrame` is referenced.
+  as the :class:`ReceivedFrame` is referenced. With a frame ring (:mod:`daemon.ipc.frame_ring`, offered in HELLO
+  unless ``ring_bytes`` is 0) it is a view of the ring instead, valid only until the frame is :meth:`appended` or
+  :meth:`rejected`: the worker copies it into its chunk buffers before either.
 - One I/O thread owns the socket once :meth:`connect` returned: it receives, sends heartbeats (so a worker busy
   closing its store for seconds still looks alive), checks the sender's liveness, and sends what the worker's
   thread left under the lock (LOST, STORED, CREDIT, FINAL, in that order, so a STORED never overtakes the LOST of
-  a frame below it). Credit is returned in batches of a quarter window; STORED goes out at once when it moved
+  a frame below it). Credit is returned in batches of a quarter window (of the ring, when it is smaller), and
+  with a frame ring also whenever the worker has consumed all it received (the sender waits for ring space it
+  frees; the I/O thread's turn, <= 50 ms, bounds that wait); STORED goes out at once when it moved
   that much, else on the I/O thread's next turn (at most a poll interval, <= 50 ms, later).
 - Sequence numbers are contiguous on a link: a jump is a transit loss, reported LOST at once (reason
   ``transit_gap``); a jump larger than the window, a duplicate, or a frame of another run is junk (counted).
@@ -49,6 +53,7 @@ from daemon.errors import ConfigError, PeerLost, ProtocolError, StreamClosedErro
 from daemon.ipc.accounting import ThrottledCounter
 from daemon.ipc.checks import check_json_object, check_text
 from daemon.ipc.frame import Frame
+from daemon.ipc.frame_ring import FrameRing
 from daemon.ipc.header import FrameHeader
 from daemon.ipc.messages import (
     ControlMessage,
@@ -137,6 +142,9 @@ class FrameReceiver:
         self._credit_frames = self._credit_bytes = 0  # consumed, not yet given back
         self._credit_batch_frames = max(1, settings.window_frames // 4)
         self._credit_batch_bytes = max(1, settings.window_bytes // 4)
+        self._ring: FrameRing | None = None
+        self._ring_frames = 0
+        self._consumed_seq = 0  # every seq below it was appended or rejected
         self._pending_lost: list[Lost] = []
         self._stored_sent = 0
         self._summary: dict[str, Any] | None = None
@@ -166,7 +174,9 @@ class FrameReceiver:
             return self._welcome
         if self._io.closed:
             raise StreamClosedError("frame receiver is closed.")
-        self._io.socket.send(encode_control(Hello(self._settings.worker_id, os.getpid())))
+        ring = self._open_ring()
+        hello = Hello(self._settings.worker_id, os.getpid(), None if ring is None else ring.offer.to_json())
+        self._io.socket.send(encode_control(hello))
         welcome = self._await_welcome(time.monotonic() + self._settings.connect_timeout_s)
         self._welcome = welcome
         self._heartbeat_s = welcome.heartbeat_interval_s
@@ -177,6 +187,20 @@ class FrameReceiver:
         self._io.start(self._step, self._drain_socket, self._on_io_error, poll_s)
         self._log.info("frame_stream_connected", endpoint=self._settings.endpoint, run_id=welcome.run_id)
         return welcome
+
+    def _open_ring(self) -> FrameRing | None:
+        """The frame ring to offer (None: disabled, or shared memory is not available here)."""
+        size = self._settings.ring_bytes
+        if size == 0:
+            return None
+        try:
+            self._ring = FrameRing(size)
+        except OSError as exc:
+            self._log.warning("frame_stream_ring_unavailable", nbytes=size, error=str(exc))
+            return None
+        # Credit comes back often enough that the ring frees space long before it is full.
+        self._credit_batch_bytes = max(1, min(self._settings.window_bytes, size) // 4)
+        return self._ring
 
     def _await_welcome(self, deadline: float) -> Welcome:
         while (remaining := deadline - time.monotonic()) > 0:
@@ -231,6 +255,7 @@ class FrameReceiver:
         with self._lock:
             self._tracker.appended(item.key, item.seq)
             self._appended += 1
+            self._consumed_seq = max(self._consumed_seq, item.seq + 1)
             self._credit_frames += 1
             self._credit_bytes += item.nbytes
             wake = self._credit_frames >= self._credit_batch_frames or self._credit_bytes >= self._credit_batch_bytes
@@ -242,6 +267,7 @@ class FrameReceiver:
         check_text("reason", reason)
         with self._lock:
             self._rejected += 1
+            self._consumed_seq = max(self._consumed_seq, item.seq + 1)
             self._report_lost(item.seq, 1, reason)
         self._io.wake()
 
@@ -293,6 +319,8 @@ class FrameReceiver:
         """Stop the I/O thread and close the socket (messages already queued get ``linger_s`` to leave). Idempotent."""
         if not self._io.close(timeout_s):
             self._log.error("frame_receiver_thread_stuck", timeout_s=timeout_s)
+        if self._ring is not None:
+            self._ring.unlink()
 
     # ---- shared state (under the lock) -------------------------------------------------------------------------
 
@@ -331,8 +359,10 @@ class FrameReceiver:
             batch_full = self._credit_frames >= self._credit_batch_frames or (
                 self._credit_bytes >= self._credit_batch_bytes
             )
-            if self._credit_frames and (batch_full or final is not None):
-                credit = Credit(self._credit_frames, self._credit_bytes)
+            caught_up = self._ring_frames > 0 and self._received == self._appended + self._rejected
+            if self._credit_frames and (batch_full or caught_up or final is not None):
+                consumed = self._consumed_seq if self._ring_frames else None  # the ring is in use
+                credit = Credit(self._credit_frames, self._credit_bytes, consumed)
                 self._credit_frames = self._credit_bytes = 0
         for message in lost:
             self._send(message)
@@ -361,12 +391,14 @@ class FrameReceiver:
             except zmq.Again:
                 return
             self._last_heard = time.monotonic()
-            if len(parts) not in (1, 2):
+            if len(parts) not in (1, 2, 3):
                 self._junk.count("part_count", parts=len(parts))
                 continue
             try:
                 if len(parts) == 2:
                     self._on_frame(parts[0], parts[1])
+                elif len(parts) == 3:
+                    self._on_ring_frame(parts[0], parts[1], parts[2])
                 else:
                     self._on_control(decode_control(parts[0].buffer))
             except ProtocolError as exc:
@@ -398,8 +430,24 @@ class FrameReceiver:
         self._log.warning("frame_stream_transit_gap", first_seq=self._expected_seq, count=gap)
         self._expected_seq = seq
 
+    def _on_ring_frame(self, head: zmq.Frame, body: zmq.Frame, ref: zmq.Frame) -> None:
+        """A frame whose pixels the sender put in our ring: ``body`` is empty, ``ref`` its 8-byte offset."""
+        ring = self._ring
+        if ring is None or body.buffer.nbytes or ref.buffer.nbytes != 8:
+            raise ProtocolError("a ring frame came, but this worker offered no ring or the reference is malformed.")
+        header = FrameHeader.decode(head.bytes)
+        pixels = ring.view(int.from_bytes(ref.bytes, "little"), header.nbytes, header.dtype, header.shape)
+        if not self._ring_frames:
+            ring.unlink()  # the sender has it mapped: the name is no longer needed
+        self._ring_frames += 1
+        self._accept(header, pixels, header.nbytes)
+
     def _on_frame(self, head: zmq.Frame, body: zmq.Frame) -> None:
         header = FrameHeader.decode(head.bytes)
+        pixels = np.frombuffer(body.buffer, dtype=header.dtype)
+        self._accept(header, pixels, body.buffer.nbytes)
+
+    def _accept(self, header: FrameHeader, pixels: npt.NDArray[Any], nbytes: int) -> None:
         run_id = self._welcome.run_id if self._welcome is not None else None
         if header.run_id != run_id:
             raise ProtocolError(f"frame run_id must be {run_id!r}. Got {header.run_id!r} instead.")
@@ -410,16 +458,14 @@ class FrameReceiver:
             if seq > self._expected_seq:
                 self._skip_to(seq)
             self._expected_seq = seq + 1
-            if body.buffer.nbytes != header.nbytes:
+            if nbytes != header.nbytes:
                 self._missing += 1
                 self._report_lost(seq, 1, "malformed_frame")
-                raise ProtocolError(
-                    f"frame {seq} pixels are {body.buffer.nbytes} bytes; its header says {header.nbytes}."
-                )
+                raise ProtocolError(f"frame {seq} pixels are {nbytes} bytes; its header says {header.nbytes}.")
             self._received += 1
             self._received_bytes += header.nbytes
             if self._received - self._appended - self._rejected > self._settings.window_frames:
                 self._over_credit += 1
-        pixels = np.frombuffer(body.buffer, dtype=header.dtype).reshape(header.shape)
+        pixels = pixels.reshape(header.shape)
         pixels.flags.writeable = False
         self._inbox.put(ReceivedFrame(header, pixels))

@@ -21,6 +21,8 @@ Design notes:
   timing out, :meth:`worker_lost` from the pipeline when the child exits, or ``close`` before the end): every
   unacknowledged and queued frame is counted ``worker_lost`` and listed in :attr:`SenderStats.lost`; later offers
   return ``DropReason.WORKER_LOST``. Losing the worker is final for a sender.
+- Frame ring: a worker on this host may offer a ring in shared memory (:mod:`daemon.ipc.frame_ring`); frames
+  are then copied into it once and only header and offset go on the socket. A frame that does not fit goes inline.
 - Credit: a frame goes out while the worker granted at least one frame and a positive byte balance; the byte
   balance may go negative by one frame, so frames larger than the window still flow, one at a time. The worker
   returns credit with CREDIT for frames it consumed; frames it reports LOST give their credit back here (a frame
@@ -42,6 +44,7 @@ from daemon.ipc.accounting import DropReason, ThrottledCounter
 from daemon.ipc.delivery_ledger import DeliveryLedger
 from daemon.ipc.frame import Frame
 from daemon.ipc.frame_queue import FrameQueue, PutResult
+from daemon.ipc.frame_ring import RingOffer, RingWriter
 from daemon.ipc.header import FrameHeader
 from daemon.ipc.messages import (
     MAX_CONTROL_BYTES,
@@ -124,6 +127,8 @@ class FrameSender:
         self._welcomed = threading.Event()
         self._done = threading.Event()
         self._last_heard = self._last_sent = 0.0
+        self._ring: RingWriter | None = None  # the worker's ring, used by the I/O thread only
+        self._ring_frames = self._inline_frames = 0
         poll_s = min(settings.heartbeat_interval_s / 2, _POLL_MAX_S)
         self._io.start(self._step, self._drain_socket, self._on_io_error, poll_s)
         self._log.info("frame_stream_bound", endpoint=self.endpoint)
@@ -227,6 +232,7 @@ class FrameSender:
                 lost=ledger.lost,
                 refused_peers=self._refused,
                 junk=self._junk.snapshot(),
+                frames_via_ring=self._ring_frames,
             )
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -239,6 +245,8 @@ class FrameSender:
         self._lose("closed")
         if not self._io.close(timeout_s):
             self._log.error("frame_sender_thread_stuck", timeout_s=timeout_s)
+        elif self._ring is not None:  # the I/O thread, its only user, has stopped
+            self._ring.close()
 
     # ---- books (any thread, under the lock) --------------------------------------------------------------------
 
@@ -290,13 +298,23 @@ class FrameSender:
                     return
                 if self._credit_frames < 1 or self._credit_bytes <= 0:
                     return
+                head = self._queue.head_nbytes()
+                if self._ring is not None and head is not None and self._ring.waits_for_room(head):
+                    return  # the worker frees ring space as it consumes: wait for that rather than go inline
                 item = self._queue.get_nowait()
                 if item is None:
                     return
                 seq = self._ledger.send(item.frame.frame_id, item.key, item.nbytes)
                 self._credit_frames -= 1
                 self._credit_bytes -= item.nbytes
-            self._send([FrameHeader.with_seq(item.header, seq), item.frame.pixels])
+            header = FrameHeader.with_seq(item.header, seq)
+            offset = None if self._ring is None else self._ring.place(seq, item.frame.pixels)
+            if offset is None:
+                self._inline_frames += 1
+                self._send([header, item.frame.pixels])
+            else:
+                self._ring_frames += 1
+                self._send([header, b"", offset.to_bytes(8, "little")])
 
     def _send_control(self, message: ControlMessage) -> None:
         self._send([encode_control(message)])
@@ -343,6 +361,8 @@ class FrameSender:
             with self._lock:
                 self._credit_frames += message.frames
                 self._credit_bytes += message.nbytes
+            if self._ring is not None and message.consumed_seq is not None:
+                self._ring.consumed_below(message.consumed_seq)
         elif isinstance(message, Stored):
             self._on_stored(message.next_seq)
         elif isinstance(message, Lost):
@@ -367,6 +387,8 @@ class FrameSender:
             frames, nbytes = self._ledger.lose_seqs(message.first_seq, message.count)
             self._credit_frames += frames  # a frame reported LOST gives its credit back here, not through CREDIT
             self._credit_bytes += nbytes
+        if self._ring is not None:
+            self._ring.freed(message.first_seq, message.count)
         self._lost_reports.count(message.reason, first_seq=message.first_seq, count=frames)
 
     def _on_final(self, message: Final) -> None:
@@ -389,6 +411,8 @@ class FrameSender:
             stored=stats.frames_stored,
             lost_at_final=unstored,
             dropped=stats.balance.dropped.total,
+            ring_frames=self._ring_frames,
+            inline_frames=self._inline_frames,
         )
         self._done.set()
 
@@ -414,11 +438,22 @@ class FrameSender:
         if state is not None:
             self._refuse(peer, f"the stream already has a worker or has ended (state {state.value})")
             return
+        if hello.ring is not None:
+            self._attach_ring(hello.ring)
         settings = self._settings
         welcome = Welcome(settings.run_id, settings.config, settings.heartbeat_interval_s, settings.liveness_timeout_s)
         self._send_control(welcome)
         self._welcomed.set()
         self._log.info("frame_stream_worker_welcomed", worker_id=hello.worker_id, pid=hello.pid, sender_pid=os.getpid())
+
+    def _attach_ring(self, offer: dict[str, Any]) -> None:
+        """Use the worker's frame ring if it is on this host and passes the checks; else frames go inline."""
+        try:
+            self._ring = RingWriter.attach(RingOffer.parse(offer))
+        except ProtocolError as exc:
+            self._log.info("frame_stream_ring_unused", reason=str(exc))
+            return
+        self._log.info("frame_stream_ring_attached", path=offer.get("path"), nbytes=offer.get("nbytes"))
 
     def _refuse(self, peer: bytes, reason: str) -> None:
         with self._lock:

@@ -3,11 +3,12 @@
 Conversation (the acquisition side binds a ROUTER, each worker connects a DEALER)::
 
     worker                          sender
-    HELLO {worker_id, pid}    ->
+    HELLO {worker_id, pid, ring?} ->  (ring: frames in shared memory, :mod:`daemon.ipc.frame_ring`)
                               <-    WELCOME {run_id, config, heartbeat_interval_s, liveness_timeout_s}
                                     (or REFUSE {reason, version}: wrong protocol version, busy, ...)
-    CREDIT {frames, nbytes}   ->    (initial window, then what each consumed frame gives back)
+    CREDIT {frames, nbytes, consumed_seq?} -> (initial window, then what each consumed frame gives back)
                               <-    FRAME header + pixels   (seq 0, 1, 2, ... while credit lasts)
+                                    or header + b"" + ring offset (the pixels are in the worker's ring)
     LOST {first_seq, count, reason} ->   (frames it will never store: a transit gap, a rejected frame;
                                           the sender gives their credit back itself)
     STORED {next_seq}         ->    (cumulative: every seq below next_seq is stored or reported LOST)
@@ -18,7 +19,8 @@ Conversation (the acquisition side binds a ROUTER, each worker connects a DEALER
 Design notes:
 - A control message is one ZeroMQ part: the :mod:`daemon.ipc.wire` prefix then a UTF-8 JSON object.
 - Values validate themselves (``ConfigError`` naming the field); decoding turns any problem into
-  :class:`~daemon.errors.ProtocolError`. Unknown JSON keys are ignored; missing ones are an error.
+  :class:`~daemon.errors.ProtocolError`. Unknown JSON keys are ignored; missing ones are an error unless the field
+  has a default (fields added later are optional, so peers of the same protocol version still talk).
 - Control messages are at most :data:`MAX_CONTROL_BYTES`; the sender's socket refuses larger messages outright
   (``ZMQ_MAXMSGSIZE``: a worker never sends pixels).
 - REFUSE is decoded whatever its version, so a worker of another version still learns why it was turned away.
@@ -28,7 +30,7 @@ Design notes:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 
 from daemon.errors import ConfigError, ProtocolError
@@ -51,11 +53,12 @@ class _Control:
     @classmethod
     def from_body(cls, body: JsonObject) -> _Control:
         names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-        missing = [n for n in names if n not in body]
+        required = [f.name for f in fields(cls) if f.default is MISSING]  # type: ignore[arg-type]
+        missing = [n for n in required if n not in body]
         if missing:
             raise ProtocolError(f"{cls.KIND.name} message lacks field(s) {missing}. Got keys {sorted(body)} instead.")
         try:
-            return cls(**{n: body[n] for n in names})
+            return cls(**{n: body[n] for n in names if n in body})
         except ConfigError as exc:
             raise ProtocolError(f"{cls.KIND.name} message is invalid: {exc}") from exc
 
@@ -65,11 +68,14 @@ class Hello(_Control):
     KIND: ClassVar[MessageKind] = MessageKind.HELLO
     worker_id: str
     pid: int | None = None
+    ring: JsonObject | None = None  # a :class:`~daemon.ipc.frame_ring.RingOffer` (optional)
 
     def __post_init__(self) -> None:
         check_text("worker_id", self.worker_id, 1, 255)
         if self.pid is not None:
             check_int("pid", self.pid, 1)
+        if self.ring is not None:
+            check_json_object("ring", self.ring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +109,13 @@ class Credit(_Control):
     KIND: ClassVar[MessageKind] = MessageKind.CREDIT
     frames: int
     nbytes: int
+    consumed_seq: int | None = None  # every frame below it was appended or rejected (frees the ring)
 
     def __post_init__(self) -> None:
         check_int("frames", self.frames)
         check_int("nbytes", self.nbytes)
+        if self.consumed_seq is not None:
+            check_int("consumed_seq", self.consumed_seq)
 
 
 @dataclass(frozen=True, slots=True)

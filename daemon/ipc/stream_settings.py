@@ -75,11 +75,13 @@ class ReceiverSettings:
     window_bytes: int = 256 * MIB
     connect_timeout_s: float = 10.0
     linger_s: float = 1.0
+    ring_bytes: int = 64 * MIB  # the frame ring offered to a sender on this host (daemon.ipc.frame_ring); 0: none
 
     def __post_init__(self) -> None:
         parse_endpoint(self.endpoint)
         check_text("worker_id", self.worker_id, 1, 255)
         check_int("window_frames", self.window_frames, 1)
         check_int("window_bytes", self.window_bytes, 1)
+        check_int("ring_bytes", self.ring_bytes, 0)
         check_seconds("connect_timeout_s", self.connect_timeout_s)
         check_seconds("linger_s", self.linger_s)

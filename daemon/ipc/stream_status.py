@@ -59,6 +59,7 @@ class SenderStats:
     lost: tuple[LostFrame, ...]
     refused_peers: int
     junk: Mapping[str, int]
+    frames_via_ring: int = 0  # of frames_sent, those whose pixels went through the worker's ring
 
 
 @dataclass(frozen=True, slots=True)

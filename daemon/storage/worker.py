@@ -313,6 +313,9 @@ class _LentStore(Store):
 # -- command line ---------------------------------------------------------------------------------------------
 
 
+RING_ENV = "ACQD_FRAME_RING_MIB"
+
+
 def append_delay_s(environ: Mapping[str, str]) -> float:
     """``ACQD_WORKER_APPEND_DELAY_S`` (test only): seconds to sleep before each append; 0 when unset."""
     text = environ.get(APPEND_DELAY_ENV, "")
@@ -327,12 +330,27 @@ def append_delay_s(environ: Mapping[str, str]) -> float:
     return value
 
 
+def ring_mib_of(option: int | None, environ: Mapping[str, str]) -> int:
+    """The frame ring's size in MiB: ``--ring-mib``, else ``ACQD_FRAME_RING_MIB``, else 64 (0 = no ring)."""
+    text = str(option) if option is not None else environ.get(RING_ENV, "64")
+    value = int(text) if text.isdigit() else -1
+    if not 0 <= value <= 65536:
+        raise ConfigError(f"--ring-mib / {RING_ENV} must be an integer MiB from 0 to 65536. Got {text!r} instead.")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The worker's options (shared by ``python -m daemon.storage.worker`` and ``acqd worker``)."""
     parser.add_argument(
         "--connect", required=True, metavar="ENDPOINT", help="the sender's endpoint (ipc://PATH or tcp://HOST:PORT)"
     )
     parser.add_argument("--worker-id", default=None, help="how this worker introduces itself (default: worker-PID)")
+    parser.add_argument(
+        "--ring-mib",
+        type=int,
+        default=None,
+        help=f"shared-memory frame ring offered to a sender on this host, MiB; 0 = none (default: ${RING_ENV} or 64)",
+    )
     parser.add_argument("--log-format", choices=["json", "console", "auto"], default="auto", help="log line format")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default: INFO)")
 
@@ -342,7 +360,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     configure(args.log_format, args.log_level)
     try:
         delay = append_delay_s(os.environ)
-        settings = ReceiverSettings(args.connect, worker_id=args.worker_id or f"worker-{os.getpid()}")
+        ring_mib = ring_mib_of(args.ring_mib, os.environ)
+        worker_id = args.worker_id or f"worker-{os.getpid()}"
+        settings = ReceiverSettings(args.connect, worker_id=worker_id, ring_bytes=ring_mib << 20)
     except ConfigError as exc:
         print(f"acqd worker: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,6 +6,7 @@ frame, and reports frames stored in steps of ``stored_every`` (as a sharded stor
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -166,7 +167,8 @@ class WorkerLoop:
     def _store(self, item: ReceivedFrame) -> None:
         if self.delay_s:
             time.sleep(self.delay_s)
-        self.received.append(item)
+        # Keep a copy, as a store does: a ring frame's pixels are the sender's to reuse once appended.
+        self.received.append(dataclasses.replace(item, pixels=item.pixels.copy()))
         self.store.append(item.pixels, item.key)
         self.receiver.appended(item)
         self._keys.add(item.key)

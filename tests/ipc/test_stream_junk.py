@@ -65,7 +65,7 @@ def test_receiver_counts_junk_reports_broken_frames_lost_and_keeps_receiving(
     frame = make_frame(0, (4, 4), np.uint16)
     good = FrameHeader.for_frame(frame, run_id="run", key="k", seq=0)
 
-    send(b"a", b"b", b"c")  # part count
+    send(b"a", b"b", b"c", b"d")  # part count
     send(b"XX\x01\x05", b"")  # magic
     send(replace(good, run_id="other").encode(), frame.pixels)  # another run
     send(good.encode(), frame.pixels[:2])  # pixels shorter than the header says
