@@ -211,15 +211,37 @@ class ValidateCommand(Command[ProfileParams]):
         return {"valid": True, "profile": params.source.describe(), "summary": dict(summary)}
 
 
-class StartCommand(Command[ProfileParams]):
+@dataclass(frozen=True, slots=True)
+class StartParams:
+    """``start``: a profile, or with ``resume`` the interrupted run whose store to append to (profile optional)."""
+
+    source: ProfileSource | None
+    overrides: Mapping[str, Any]
+    resume: str | None = None
+
+
+class StartCommand(Command[StartParams]):
     name = "start"
-    summary = "start a run from a profile (args.name or args.yaml, optional args.overrides); returns run_id"
+    summary = (
+        "start a run from a profile (args.name or args.yaml, optional args.overrides); with args.resume (a run id), "
+        "append to that interrupted run's store (its journal's profile unless one is given); returns run_id"
+    )
     config_error_code = ErrorCode.INVALID_PROFILE
 
-    def validate(self, args: Mapping[str, Any]) -> ProfileParams:
-        return _Args(self.name, args, ("name", "yaml", "overrides")).profile()
+    def validate(self, args: Mapping[str, Any]) -> StartParams:
+        reader = _Args(self.name, args, ("name", "yaml", "overrides", "resume"))
+        resume = reader.optional_str("resume")
+        if resume is not None and args.get("name") is None and args.get("yaml") is None:
+            return StartParams(None, reader.overrides(), resume)
+        profile = reader.profile()
+        return StartParams(profile.source, profile.overrides, resume)
 
-    def execute(self, ctx: CommandContext, params: ProfileParams) -> Any:
+    def execute(self, ctx: CommandContext, params: StartParams) -> Any:
+        if params.resume is not None:
+            run_id = ctx.manager.resume(params.resume, params.source, params.overrides)
+            log.info("control_run_resumed", run_id=run_id, resumes=params.resume)
+            return {"run_id": run_id, "resumes": params.resume}
+        assert params.source is not None
         run_id = ctx.manager.start(params.source, params.overrides)
         log.info("control_run_started", run_id=run_id, profile=params.source.describe())
         return {"run_id": run_id}

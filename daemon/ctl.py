@@ -4,6 +4,7 @@
 acqd ctl ping
 acqd ctl start demo --set acquisition.frames=50       # prints {"run_id": ...}
 acqd ctl start --file my.yaml --set storage.store=today.zarr
+acqd ctl start --resume RUN_ID                       # append to an interrupted run's store (its profile)
 acqd ctl status [RUN_ID] | profiles | validate NAME | stop RUN_ID | abort RUN_ID | reload
 ```
 
@@ -58,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--set", action="append", default=[], metavar="KEY=VALUE", help="override a field (repeatable)"
         )
+        if name == "start":
+            sub.add_argument(
+                "--resume",
+                metavar="RUN_ID",
+                help="append to the store of this interrupted run (its journal's profile unless one is given)",
+            )
 
 
 def run_ctl(args: argparse.Namespace) -> int:
@@ -113,9 +120,17 @@ def _call_args(args: argparse.Namespace) -> dict[str, Any]:
         return {"run_id": args.run_id}
     if command not in ("validate", "start"):
         return {}
-    if (args.name is None) == (args.file is None):
+    resume = getattr(args, "resume", None)
+    call: dict[str, Any] = {} if resume is None else {"resume": resume}
+    if args.name is not None and args.file is not None:
         raise AcqdError(f"{command}: give a profile name or --file FILE (exactly one).")
-    call: dict[str, Any] = {"name": args.name} if args.name is not None else {"yaml": args.file.read_text("utf-8")}
+    if args.name is None and args.file is None:
+        if resume is None:
+            raise AcqdError(f"{command}: give a profile name or --file FILE (exactly one).")
+    elif args.name is not None:
+        call["name"] = args.name
+    else:
+        call["yaml"] = args.file.read_text("utf-8")
     overrides = dict(parse_assignment(text) for text in args.set)
     if overrides:
         call["overrides"] = overrides

@@ -23,6 +23,9 @@ Design notes (threads, see :mod:`daemon.run_manager`):
   after the lock is released). :meth:`RunHost.recover_interrupted` finalises, on its own thread
   (:mod:`daemon.run_recovery`), the stores of the runs a crashed daemon left running; ``status`` lists them as
   ``interrupted``, and a start on a store still being recovered is a ``conflict``.
+- Resume (:mod:`daemon.run_resume`): ``resume`` registers a run like ``start`` does, appending to the store of an
+  ``interrupted`` run once its recovery is done; the interrupted run is then listed with ``resumed_by`` and cannot
+  be resumed again (checked under the lock, and in the journal).
 """
 
 from __future__ import annotations
@@ -45,10 +48,12 @@ from daemon.profile_cameras import CameraProfile
 from daemon.profile_catalog import ProfileCatalog
 from daemon.profile_summary import summarize
 from daemon.run import Run
-from daemon.run_journal import JournalEntry, RunJournal
+from daemon.run_journal import INTERRUPTED, JournalEntry, RunJournal
 from daemon.run_manager import ProfileInfo, ProfileSource, RunState, RunStatus
 from daemon.run_observer import RunObserver
 from daemon.run_recovery import recover, tidy_store
+from daemon.run_resume import check_resumable, log_resumed, resume_profile
+from daemon.storage.settings_json import ResumeRequest
 
 log = get_logger("manager")
 
@@ -111,6 +116,7 @@ class RunHost:
         self._interrupted: dict[str, JournalEntry] = {}
         self._recovering: set[str] = set()  # stores of interrupted runs still being recovered
         self._recovery: threading.Thread | None = None
+        self._resumed_by: dict[str, str] = {}  # interrupted run id -> the run resuming it
 
     # RunManager ----------------------------------------------------------------------------------------------------
     def profiles(self) -> Sequence[ProfileInfo]:
@@ -124,10 +130,35 @@ class RunHost:
     def start(self, source: ProfileSource, overrides: Mapping[str, Any]) -> str:
         profile = self._catalog.load(source, overrides)
         name = source.name if source.name is not None else "inline"
+        return self._register(profile, name, (source.name, source.text), overrides)
+
+    def resume(self, run_id: str, source: ProfileSource | None, overrides: Mapping[str, Any]) -> str:
+        """See :mod:`daemon.run_resume`: the interrupted run's profile (or ``source``), appending to its store."""
+        entry = self._resumable(run_id)
+        profile, source, overrides = resume_profile(self._catalog, entry, source, overrides)
+        plan = check_resumable(entry, profile)
+        name = source.name if source.name is not None else "inline"
+        request = ResumeRequest(entry.run_id, entry.finished_at)
+        new_id = self._register(profile, name, (source.name, source.text), overrides, request)
+        if self._journal is not None:
+            self._journal.resumed(entry.run_id, new_id)
+        log_resumed(new_id, entry, plan)
+        return new_id
+
+    def _register(
+        self,
+        profile: Profile,
+        name: str,
+        source: tuple[str | None, str | None],
+        overrides: Mapping[str, Any],
+        resume: ResumeRequest | None = None,
+    ) -> str:
         cameras = frozenset(camera_identity(camera) for camera in profile.cameras)
         memory = profile_memory_bytes(profile)
         self._check_fits(profile, memory)
         with self._lock:
+            if resume is not None:
+                self._claim_resume(resume.resumes)
             self._admit(profile, cameras, memory)
             run_id = self._new_run_id(name)
             run = self._run_factory(
@@ -138,17 +169,56 @@ class RunHost:
                 runtime_dir=self._runtime_dir,
                 log_format=self._log_format,
                 log_level=self._log_level,
+                **({} if resume is None else {"resume": resume}),
             )
             self._live[run_id] = _Hosted(run, name, cameras, profile.stream.store_path, memory)
+            if resume is not None:
+                self._resumed_by[resume.resumes] = run_id
             starter = threading.Thread(target=self._start_run, args=(run,), name=f"acqd-start-{run_id}", daemon=True)
             self._starters[run_id] = starter
         if self._journal is not None:
-            self._journal.begin(JournalEntry.for_run(run_id, profile))
+            resumes = None if resume is None else resume.resumes
+            entry = JournalEntry.for_run(run_id, profile, source=source, overrides=overrides, resumes=resumes)
+            self._journal.begin(entry)
         log.info(
             "run_registered", run_id=run_id, profile=name, cameras=sorted(cameras), store=profile.stream.store_path
         )
         starter.start()
         return run_id
+
+    def _resumable(self, run_id: str) -> JournalEntry:
+        """The journal entry of ``run_id`` if it may be resumed now, else NotFoundError / ConflictError."""
+        with self._lock:
+            entry = self._interrupted.get(run_id)
+            recovering = entry is not None and entry.store in self._recovering
+            hosted = self._live.get(run_id)
+            finished = next((run for run in self._history if run.run_id == run_id), None)
+        if recovering:
+            raise ConflictError(f"resume: run {run_id!r} is still being recovered after the crash; retry later.")
+        if hosted is not None or finished is not None:
+            run = hosted.run if hosted is not None else finished
+            assert run is not None
+            state = run.status().state.value
+            raise ConflictError(f"resume: run {run_id!r} is {state}; only an interrupted run can be resumed.")
+        if entry is None and self._journal is not None:
+            entry = self._journal.read(run_id)
+        if entry is None:
+            raise NotFoundError(f"resume: no run with id {run_id!r} (neither live, finished nor in the journal).")
+        if entry.state != INTERRUPTED:
+            raise ConflictError(f"resume: run {run_id!r} is {entry.state}; only an interrupted run can be resumed.")
+        with self._lock:
+            self._claim_resume(run_id)
+        return entry
+
+    def _claim_resume(self, run_id: str) -> None:
+        """Raise ConflictError if ``run_id`` was already resumed (called with the lock held)."""
+        entry = self._interrupted.get(run_id)
+        by = self._resumed_by.get(run_id) or (entry.resumed_by if entry is not None else None)
+        if by is None and self._journal is not None:
+            journal_entry = self._journal.read(run_id)
+            by = journal_entry.resumed_by if journal_entry is not None else None
+        if by is not None:
+            raise ConflictError(f"resume: run {run_id!r} was already resumed by run {by!r}.")
 
     def stop(self, run_id: str) -> RunStatus:
         run = self._find(run_id, "stop")
@@ -166,9 +236,10 @@ class RunHost:
             live = [hosted.run for hosted in self._live.values()]
             finished = list(self._history)
             interrupted = list(self._interrupted.values())
+            resumed = dict(self._resumed_by)
         self._close_journal_entries()
         statuses = [run.status() for run in live] + [run.status() for run in reversed(finished)]
-        return statuses + [_interrupted_status(entry) for entry in interrupted]
+        return statuses + [_interrupted_status(entry, resumed.get(entry.run_id)) for entry in interrupted]
 
     def reload(self) -> Mapping[str, Any]:
         return self._catalog.reload()
@@ -344,7 +415,7 @@ class RunHost:
                 return run_id
 
 
-def _interrupted_status(entry: JournalEntry) -> RunStatus:
+def _interrupted_status(entry: JournalEntry, resumed_by: str | None = None) -> RunStatus:
     """A run a crash interrupted, as ``status`` lists it (``finished_at`` stays None until its store is recovered)."""
     return RunStatus(
         run_id=entry.run_id,
@@ -355,6 +426,7 @@ def _interrupted_status(entry: JournalEntry) -> RunStatus:
         finished_at=entry.finished_at if entry.state != "running" else None,
         counts=dict(entry.counts),
         errors=entry.errors,
+        resumed_by=resumed_by or entry.resumed_by,
     )
 
 

@@ -23,6 +23,8 @@ Design notes:
 - A run fails when a camera fails (lost, watchdog), the worker dies or goes silent (its unacknowledged and queued
   frames are counted ``worker_lost``), storage fails (``storage_error``), or the books do not balance. The store
   is left readable in every case (the worker claims only what it finalised).
+- With ``resume`` the run appends to the store of an interrupted run (:mod:`daemon.storage.append_plan`)
+  instead of creating one; its summary and status name the run it resumes.
 - ``run_id`` is bound with ``structlog.contextvars`` in every thread the run starts (and during ``start``).
 - Helpers: :mod:`daemon.run_stream` (sender, endpoint, worker process), :mod:`daemon.run_camera` (reader
   threads), :mod:`daemon.run_books` and :mod:`daemon.run_outcome` (accounting, summary), :mod:`daemon.metrics`.
@@ -57,6 +59,7 @@ from daemon.run_manager import RunState, RunStatus
 from daemon.run_observer import RunObserver, notify
 from daemon.run_outcome import check_store, layout_problem, summarize
 from daemon.run_stream import RunStream
+from daemon.storage.settings_json import ResumeRequest
 
 __all__ = ["Run", "RunObserver"]
 
@@ -83,9 +86,11 @@ class Run:
         log_level: str = "INFO",
         worker_start_timeout_s: float = 30.0,
         finish_timeout_s: float = 600.0,
+        resume: ResumeRequest | None = None,
     ) -> None:
         self.run_id = run_id or new_run_id()
         self.profile = profile
+        self.resume = resume
         self._observer = observer or RunObserver()
         interval = metrics_interval_s if metrics_interval_s is not None else profile.acquisition.metrics_interval_s
         if not interval > 0:
@@ -114,6 +119,7 @@ class Run:
             log_format=log_format,
             log_level=log_level,
             on_worker_exit=self._wake.set,
+            resume=resume,
         )
         self._cameras: list[tuple[CameraProfile, Camera]] = []
         self._readers: list[CameraReader] = []
@@ -146,7 +152,7 @@ class Run:
             self._log.info("run_starting", profile=self.profile.file, store=stream.store_path, cameras=cameras)
             notify(self._log, self._observer.on_state, self.status())
             try:
-                check_store(self.profile)
+                check_store(self.profile, append=self.resume is not None)
                 self._open_cameras()
                 self._stream.open(self._worker_start_timeout_s)
                 self._start_cameras()
@@ -196,6 +202,7 @@ class Run:
             drops=drops,
             rates=rates,
             errors=errors,
+            resumes=None if self.resume is None else self.resume.resumes,
         )
 
     # ---- start -------------------------------------------------------------------------------------------------
@@ -355,6 +362,7 @@ class Run:
             errors=errors,
             duration_s=time.monotonic() - self._began if cause != "start_failed" else 0.0,
             worker_exit=self._stream.worker_exit,
+            resumes=None if self.resume is None else self.resume.resumes,
         )
         with self._lock:
             self._errors.extend(more_errors)

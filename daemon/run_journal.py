@@ -18,6 +18,10 @@ Design notes:
 - Finished entries are pruned to the newest ``keep`` when the journal opens; ``interrupted`` ones are kept the same
   way (they are history, already recovered).
 - Journal I/O failures are logged and never fail a run: the journal is a recovery aid, not part of the data.
+- Resume (:meth:`~daemon.manager.RunHost.resume`): an entry also keeps how its profile was given (``source_name``
+  or ``source_text``, and ``overrides``) so a resume can rebuild it; a resumed run's entry says ``resumes: <id>``,
+  and the interrupted run's entry gets ``resumed_by: <new id>`` (a run is resumed at most once). Entries written
+  before these fields existed read with them empty (the format stays 1).
 """
 
 from __future__ import annotations
@@ -69,6 +73,11 @@ class JournalEntry:
     finished_at: float | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
+    source_name: str | None = None
+    source_text: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    resumes: str | None = None
+    resumed_by: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc = dataclasses.asdict(self)
@@ -86,7 +95,16 @@ class JournalEntry:
         return cls(**values)
 
     @classmethod
-    def for_run(cls, run_id: str, profile: Profile) -> JournalEntry:
+    def for_run(
+        cls,
+        run_id: str,
+        profile: Profile,
+        *,
+        source: tuple[str | None, str | None] = (None, None),
+        overrides: Mapping[str, Any] | None = None,
+        resumes: str | None = None,
+    ) -> JournalEntry:
+        """The entry of a run starting now; ``source`` is the profile's (name, inline text) as requested."""
         stream = profile.stream
         return cls(
             run_id=run_id,
@@ -97,6 +115,10 @@ class JournalEntry:
             started_at=time.time(),
             daemon_pid=os.getpid(),
             s3=None if stream.s3 is None else dataclasses.asdict(stream.s3),
+            source_name=source[0],
+            source_text=source[1],
+            overrides=dict(overrides or {}),
+            resumes=resumes,
         )
 
 
@@ -126,6 +148,12 @@ class RunJournal:
             self._write(
                 dataclasses.replace(entry, state=state, finished_at=time.time(), counts=dict(counts), errors=errors)
             )
+
+    def resumed(self, run_id: str, by: str) -> None:
+        """Note that run ``by`` resumes the interrupted run ``run_id``."""
+        entry = self.read(run_id)
+        if entry is not None:
+            self._write(dataclasses.replace(entry, resumed_by=by))
 
     def read(self, run_id: str) -> JournalEntry | None:
         return _read(self.path(run_id))

@@ -105,9 +105,13 @@ class RunStatus:
     drops: Mapping[str, int] = field(default_factory=dict)
     rates: Mapping[str, float] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
+    resumes: str | None = None  # this run resumes that interrupted run (its store)
+    resumed_by: str | None = None  # this interrupted run was resumed by that run
 
     def to_json(self) -> dict[str, Any]:
+        links = {name: value for name, value in (("resumes", self.resumes), ("resumed_by", self.resumed_by)) if value}
         return {
+            **links,
             "run_id": self.run_id,
             "state": self.state.value,
             "profile": self.profile,
@@ -134,6 +138,12 @@ class RunManager(Protocol):
 
     def start(self, source: ProfileSource, overrides: Mapping[str, Any]) -> str:
         """Start a run and return its id once it is registered (do not wait for frames)."""
+        ...
+
+    def resume(self, run_id: str, source: ProfileSource | None, overrides: Mapping[str, Any]) -> str:
+        """Start a run appending to the store of the interrupted run ``run_id`` (its journal's profile unless
+        ``source`` is given); returns the new run's id. NotFoundError, ConflictError (not resumable now),
+        ConfigError (the profile does not match the store)."""
         ...
 
     def stop(self, run_id: str) -> RunStatus:

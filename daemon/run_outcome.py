@@ -3,7 +3,11 @@
 Design notes:
 - :func:`check_store` repeats the profile's store rules right before anything is written (the data root may have
   changed since the profile was loaded), refuses an existing store unless ``overwrite``, and runs the S3
-  ``preflight`` for an ``s3://`` store, so these errors come before any camera is opened.
+  ``preflight`` for an ``s3://`` store, so these errors come before any camera is opened. A resumed run
+  (``append``) instead needs the store to exist and to match the profile (:func:`~daemon.storage.append_plan.
+  plan_append`), whatever ``overwrite`` says: a resume never clears a store.
+- A resumed run's summary adds ``resumes`` (the interrupted run's id) and ``resume`` (per array: where it started,
+  the gap, and ``store_frames``, the frames the whole store claims), from the worker's FINAL.
 - :func:`summarize` settles the books (:func:`daemon.run_books.settle`) and decides the outcome: ``failed`` when
   anything went wrong (a camera, the worker, storage, unbalanced books), else ``aborted`` when an abort was
   requested, else ``finished``. The summary is one JSON-ready mapping: the canonical ``run_summary`` event.
@@ -26,13 +30,15 @@ from daemon.profile_cameras import CameraProfile
 from daemon.profile_paths import resolve_store
 from daemon.run_books import CameraBooks, Settlement, settle
 from daemon.run_manager import RunState
+from daemon.storage.append_plan import plan_append
 from daemon.storage.location import open_store
 from daemon.storage.s3_names import is_s3_url
 from daemon.storage.s3_settings import S3Settings
 
 
-def check_store(profile: Profile) -> None:
-    """Raise ConfigError, StoreExistsError or StorageError if the run must not write its store."""
+def check_store(profile: Profile, *, append: bool = False) -> None:
+    """Raise ConfigError, StoreExistsError or StorageError if the run must not write its store (or, ``append``,
+    append to it)."""
     stream = profile.stream
     path = stream.store_path
     if is_s3_url(path):
@@ -46,6 +52,13 @@ def check_store(profile: Profile) -> None:
                 f"store {path!r} now resolves to {resolved!r} (a symlink changed since the profile was loaded): "
                 "load the profile again."
             )
+    if append:
+        store = open_store(path, stream.s3)
+        try:
+            plan_append(store, stream)
+        finally:
+            store.close()
+        return
     if stream.overwrite:
         return
     store = open_store(path, stream.s3)
@@ -98,6 +111,7 @@ def summarize(
     errors: list[str],
     duration_s: float,
     worker_exit: int | None,
+    resumes: str | None = None,
 ) -> tuple[dict[str, Any], RunState, list[str]]:
     """The ``run_summary``, the final state, and the errors found while settling (see the module notes)."""
     books = list(books)
@@ -123,6 +137,9 @@ def summarize(
     state = RunState.FAILED if every_error else RunState.ABORTED if abort else RunState.FINISHED
     summary = _summary(run_id, profile, state, cause, duration_s, settlement, books, result, worker_exit)
     summary["errors"] = every_error
+    if resumes is not None:
+        summary["resumes"] = resumes
+        summary["resume"] = worker_summary.get("resume") if isinstance(worker_summary, Mapping) else None
     return summary, state, new_errors
 
 

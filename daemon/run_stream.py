@@ -36,7 +36,7 @@ from daemon.log import get_logger
 from daemon.profile import Profile
 from daemon.run_outcome import describe_exit
 from daemon.run_worker import WorkerProcess
-from daemon.storage.settings_json import worker_config
+from daemon.storage.settings_json import ResumeRequest, worker_config
 
 POLL_S = 0.1
 WORKER_EXIT_GRACE_S = 0.5
@@ -62,8 +62,10 @@ class RunStream:
         log_format: str,
         log_level: str,
         on_worker_exit: Callable[[], None],
+        resume: ResumeRequest | None = None,
     ) -> None:
         self._profile = profile
+        self._resume = resume
         self._run_id = run_id
         self._runtime_dir = runtime_dir
         self._log_format, self._log_level = log_format, log_level
@@ -112,7 +114,7 @@ class RunStream:
         settings = SenderSettings(
             endpoint=endpoint,
             run_id=self._run_id,
-            config=worker_config(profile.stream),
+            config=worker_config(profile.stream, resume=self._resume),
             queue_max_bytes=profile.acquisition.queue_bytes * len(profile.cameras),
             queue_mode=mode,
         )

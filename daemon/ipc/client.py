@@ -101,6 +101,23 @@ class Client:
         """Start a run from a named or inline profile; returns the run id."""
         return str(self.call("start", _profile_args(name, yaml, overrides))["run_id"])
 
+    def resume(
+        self,
+        run_id: str,
+        name: str | None = None,
+        *,
+        yaml: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Start a run appending to the store of the interrupted run ``run_id`` (its journal's profile unless one is
+        given); returns the new run's id."""
+        args: dict[str, Any] = {"resume": run_id}
+        if name is not None or yaml is not None:
+            args.update(_profile_args(name, yaml, overrides))
+        elif overrides:
+            args["overrides"] = dict(overrides)
+        return str(self.call("start", args)["run_id"])
+
     def stop(self, run_id: str) -> dict[str, Any]:
         return dict(self.call("stop", {"run_id": run_id}))
 

@@ -24,6 +24,10 @@ Design notes:
   it claims is on disk. :meth:`frames_stored` counts exactly the frames the metadata on disk claims.
 - At :meth:`close` the open groups are flushed with their missing slots at the fill value, every object is
   finalized and the shape becomes the frames actually appended (rounded up to a whole index of dimension 0).
+- Appending to an existing array (a resumed run, :class:`WriterStart`): frames are placed from the first index of
+  an object row at or past what the metadata claims, so no existing object is written again; ``frames_appended``
+  and ``frames_stored`` count this writer's frames only, and the metadata grows (over the gap, if any) only once a
+  row of new frames is stored.
 """
 
 from __future__ import annotations
@@ -70,6 +74,15 @@ class ArrayTarget:
     dimension_names: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class WriterStart:
+    """Append to an existing array: the dimension-0 size its metadata claims, and the dimension-0 index the first
+    frame goes to (the start of an object row, at or past the claim; see :mod:`daemon.storage.append_plan`)."""
+
+    claimed_outer: int
+    start_outer: int
+
+
 @dataclass(slots=True)
 class _Group:
     index: tuple[int, ...]
@@ -107,6 +120,7 @@ class ArrayWriter:
         latch: ErrorLatch,
         counters: Counters,
         metadata_interval_s: float = 0.25,
+        start: WriterStart | None = None,
     ) -> None:
         self._t = target
         self._rt = _Runtime(executor, finalizer, latch, counters)
@@ -123,11 +137,13 @@ class ArrayWriter:
         ty, tx = layout.object_tiles()
         self._finalizer_slots = (capacity + FINALIZER_LAG_GROUPS * layout.max_open_groups()) * ty * tx
         finalizer.reserve(self._finalizer_slots)
-        self._frames = 0
+        self._first_outer = 0 if start is None else start.start_outer
+        self._first = self._first_outer * layout.frames_per_outer  # frame index of this writer's first frame
+        self._frames = self._first  # frame index of the next frame (frames appended: minus self._first)
         self._lock = threading.Lock()  # guards what the finalizer thread updates
         self._rows_done: dict[int, int] = {}
-        self._stored_rows = 0
-        self._claimed_outer = 0  # dimension-0 size the metadata on disk claims
+        self._stored_rows = self._first_outer // layout.row_extent
+        self._claimed_outer = 0 if start is None else start.claimed_outer  # dimension-0 size the metadata claims
         self._last_meta = 0.0
         self._final = False
 
@@ -139,14 +155,19 @@ class ArrayWriter:
 
     @property
     def frames_appended(self) -> int:
+        return self._frames - self._first
+
+    @property
+    def next_frame(self) -> int:
+        """The array's frame index the next frame goes to (``frames_appended`` unless appending to an array)."""
         return self._frames
 
     @property
     def frames_stored(self) -> int:
-        """Frames the metadata on disk claims (all of them are on the store)."""
+        """This writer's frames the metadata on disk claims (all of them are on the store)."""
         with self._lock:
             claimed = self._claimed_outer
-        return min(self._frames, claimed * self._layout.frames_per_outer)
+        return max(0, min(self._frames, claimed * self._layout.frames_per_outer) - self._first)
 
     @property
     def max_buffer_bytes(self) -> int:
@@ -219,6 +240,8 @@ class ArrayWriter:
     def finish(self) -> None:
         """After every object is finalized: claim every frame appended (the final shape)."""
         outer = self._layout.outer_size(self._frames) if self._layout.appendable else self._layout.shape[0]
+        if self._first_outer and self._frames == self._first:  # appending, and nothing was: the claim stays
+            outer = self._claimed_outer
         self._final = True
         self.write_metadata(outer)
 
@@ -336,7 +359,7 @@ class ArrayWriter:
             outer = min(self._stored_rows * self._layout.row_extent, self._layout.outer_size(self._frames))
             if not self._layout.appendable:
                 outer = min(outer, self._layout.shape[0])
-            if outer <= self._claimed_outer:
+            if outer <= max(self._claimed_outer, self._first_outer):  # appending: only once new rows are stored
                 return
         self.write_metadata(outer)
 

@@ -6,7 +6,10 @@ frame index (acquisition order: the order frames were appended to the image), in
 - ``frame_id`` (int64): the camera's frame counter;
 - ``device_timestamp_ns`` (int64): the device's timestamp, -1 when the device gave none;
 - ``host_time_ns`` (int64): ``time.time_ns()`` when the host received the frame;
-- ``flags`` (uint8): :class:`~daemon.ipc.frame.FrameFlags` (1 incomplete, 2 after a gap).
+- ``flags`` (uint8): :class:`~daemon.ipc.frame.FrameFlags` (1 incomplete, 2 after a gap), and two bits of the
+  table's own for a resumed run (:mod:`daemon.storage.append_plan`): 64 ``ROW_LOST`` (a frame the interrupted run
+  stored whose row it never wrote) and 128 ``PADDING`` (no frame: the gap before the resumed run's first frame).
+  Such rows have ``frame_id``, ``device_timestamp_ns`` and ``host_time_ns`` -1.
 
 Usage (the storage worker)::
 
@@ -29,24 +32,30 @@ Design notes:
 - A full chunk is written once; the chunk being filled is written as a copy (padded with zeros) whenever a claim
   reaches rows not written yet. Syncs run at most every ``sync_interval_s``; :meth:`FrameTables.close` makes the
   last one on the caller's thread.
+- A resumed run (``resume``): each table continues at the row its store claims: the chunk being filled is read
+  back once (its claimed rows kept), rows up to the image's resume index are added as ``ROW_LOST``/``PADDING``,
+  then the new frames' rows; ``stored`` counts stay the resumed run's own (rows claim from the resume index on).
 - A write failure is sticky: logged once, later syncs are skipped, ``close`` raises the StorageError. The image
   keeps streaming (its data matters more than the table's).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numcodecs
 import numpy as np
 import numpy.typing as npt
 
 from daemon.errors import ConfigError, StorageError
 from daemon.log import get_logger
 from daemon.storage import metadata
+from daemon.storage.append_plan import AppendPlan, ImageAppend
 from daemon.storage.codec import ChunkCodec, JSONDict
 from daemon.storage.settings import CompressionSettings, ZarrVersion
 from daemon.storage.sink import Store
@@ -59,6 +68,8 @@ COLUMNS: tuple[tuple[str, np.dtype[Any]], ...] = (
     ("flags", np.dtype("|u1")),
 )
 UNKNOWN = -1  # an int64 column's value when the header had none (or one beyond int64)
+ROW_LOST = 64  # flags: the interrupted run stored this frame but not its row (a resumed run's table)
+PADDING = 128  # flags: no frame at this index (the gap before a resumed run's first frame)
 DEFAULT_CHUNK_ROWS = 16384
 DEFAULT_SYNC_INTERVAL_S = 0.5
 _COMPRESSION = CompressionSettings("blosc-lz4", level=5, shuffle="byte")
@@ -71,7 +82,8 @@ _ATTRIBUTES: JSONDict = {
             "frame_id": "the camera's frame counter",
             "device_timestamp_ns": "the device's timestamp in ns; -1 when unknown",
             "host_time_ns": "host wall-clock time (ns since the Unix epoch) when the frame was received",
-            "flags": "bit 0: incomplete buffer; bit 1: frames were lost upstream just before this one",
+            "flags": "bit 0: incomplete buffer; bit 1: frames were lost upstream just before this one; bit 6: "
+            "row lost in a crash (the frame may be stored); bit 7: padding, no frame (the gap before a resumed run)",
         },
     }
 }
@@ -109,6 +121,40 @@ class FrameTable:
         self._buffers = self._new_buffers()
         self._full: list[tuple[int, Buffers]] = []  # filled chunks not handed to the writer yet
         self._handed_rows = 0  # rows whose bytes were handed to the writer
+        self._origin = 0  # the row of this run's first frame (a resumed run's at_index)
+
+    def resume(self, rows_before: int, lost_until: int, at_index: int, head: Buffers | None) -> None:
+        """Continue a table that claims ``rows_before`` rows (``head``: its chunk being filled, decoded), adding
+        ``ROW_LOST`` rows up to ``lost_until`` and ``PADDING`` rows up to ``at_index`` (see the module notes)."""
+        if self.rows:
+            raise ConfigError(f"frame table {self.path!r} can be resumed only before any row is added.")
+        self._chunk_index, self._fill = divmod(rows_before, self._chunk_rows)
+        self.rows = self.claimed = self._handed_rows = rows_before
+        self.chunks_on_store = self._chunk_index
+        if head is not None:
+            for buffer, old in zip(self._buffers, head, strict=True):
+                buffer[: self._fill] = old[: self._fill]
+        for row in range(rows_before, at_index):
+            self.add(UNKNOWN, None, UNKNOWN, ROW_LOST if row < lost_until else PADDING)
+        self._origin = at_index
+
+    @property
+    def chunk_rows(self) -> int:
+        return self._chunk_rows
+
+    def decode_chunk(self, store: Store, index: int) -> Buffers | None:
+        """The rows of chunk ``index`` as stored (every column), or None when a column is missing."""
+        columns = []
+        for name, dtype in COLUMNS:
+            key = metadata.chunk_key(self._version, metadata.join(self.path, name), (index,))
+            data = store.get(key)
+            if data is None:
+                return None
+            raw = np.frombuffer(numcodecs.Blosc().decode(data), dtype=dtype)
+            if raw.size != self._chunk_rows:
+                raise StorageError(f"frame table chunk {key} holds {raw.size} rows; expected {self._chunk_rows}.")
+            columns.append(raw)
+        return tuple(columns)
 
     def add(self, frame_id: int, device_timestamp_ns: int | None, host_time_ns: int, flags: int) -> None:
         """One row: the next frame appended to the image."""
@@ -130,7 +176,8 @@ class FrameTable:
 
     def take(self, frames_stored: int) -> _Update | None:
         """What to write so the table claims ``min(frames_stored, rows)`` rows; None if nothing changed."""
-        claim = max(self.claimed, min(frames_stored, self.rows))
+        stored_rows = self._origin + frames_stored if frames_stored > 0 else 0
+        claim = max(self.claimed, min(stored_rows, self.rows))
         chunks = tuple(self._full)
         self._full = []
         if chunks:
@@ -208,6 +255,7 @@ class FrameTables:
         *,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S,
+        resume: AppendPlan | None = None,
     ) -> None:
         if isinstance(sync_interval_s, bool) or not isinstance(sync_interval_s, int | float) or sync_interval_s < 0:
             raise ConfigError(f"sync_interval_s must be a number >= 0. Got {sync_interval_s!r} instead.")
@@ -220,8 +268,11 @@ class FrameTables:
         self._error: StorageError | None = None
         self._closed = False
         self.bytes_written = 0
-        for table in self._tables.values():
-            self._put_all(table.group_documents())
+        for key, table in self._tables.items():
+            if resume is None:
+                self._put_all(table.group_documents())
+            else:
+                self._resume(table, resume.image(key))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="acqd-frame-table")
 
     def table(self, key: str) -> FrameTable:
@@ -276,6 +327,29 @@ class FrameTables:
 
     # -- internals ----------------------------------------------------------------------------------------------
 
+    def _resume(self, table: FrameTable, image: ImageAppend) -> None:
+        docs = table.group_documents()
+        existing = self._store.get(docs[-1][0])  # frame_id's metadata (written last)
+        exists = existing is not None
+        if existing is not None and _chunk_rows_of(existing) != table.chunk_rows:
+            raise StorageError(
+                f"frame table {table.path!r} in {self._store.url} has chunks of {_chunk_rows_of(existing)} rows; "
+                f"this table writes {table.chunk_rows}: it cannot be resumed."
+            )
+        self._put_all(docs if not exists else docs[: -len(COLUMNS)])  # the group (its attributes), arrays if new
+        rows = image.table_rows if exists else 0
+        head_index, in_head = divmod(rows, table.chunk_rows)
+        head = table.decode_chunk(self._store, head_index) if in_head else None
+        table.resume(rows, image.claimed_before, image.at_index, head)
+        log.info(
+            "frame_table_resumed",
+            key=table.key,
+            rows_before=rows,
+            rows_lost=max(0, image.claimed_before - rows),
+            padding_rows=image.padding_frames,
+            at_index=image.at_index,
+        )
+
     def _take(self) -> list[_Update]:
         updates = (table.take(self._stored[key]) for key, table in self._tables.items())
         return [u for u in updates if u is not None]
@@ -312,3 +386,13 @@ class FrameTables:
         for key, data in objects:
             self._store.put(key, data)
             self.bytes_written += len(data) if isinstance(data, bytes) else data.nbytes
+
+
+def _chunk_rows_of(doc: bytes) -> int | None:
+    """The rows per chunk a frame table column's metadata (v2 or v3) declares; None when unreadable."""
+    try:
+        parsed = json.loads(doc)
+        chunks = parsed["chunks"] if "chunks" in parsed else parsed["chunk_grid"]["configuration"]["chunk_shape"]
+        return int(chunks[0])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None

@@ -12,18 +12,23 @@ Design notes:
   warning (``ome_metadata_skipped``).
 - What is acknowledged (``frames_stored``) is level 0's: the coarser levels claim a frame only once its whole block
   of level-0 frames is stored, so they lag behind level 0 while running and catch up at close.
+- Appending to an existing image (``starts``, one :class:`~daemon.storage.array_writer.WriterStart` per level, from
+  :mod:`daemon.storage.append_plan`): every level starts at the same dimension-0 index, which the plan allows only
+  when dimension 0 is not downsampled, so a fresh downsampler starting there sees whole blocks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
 import numpy.typing as npt
 
+from daemon.errors import ConfigError
 from daemon.log import get_logger
 from daemon.storage import metadata
-from daemon.storage.array_writer import ArrayTarget, ArrayWriter
+from daemon.storage.array_writer import ArrayTarget, ArrayWriter, WriterStart
 from daemon.storage.codec import ChunkCodec, JSONDict
 from daemon.storage.finalizer import Finalizer
 from daemon.storage.latch import ErrorLatch
@@ -68,6 +73,7 @@ class ImageWriter:
         finalizer: Finalizer,
         latch: ErrorLatch,
         counters: Counters,
+        starts: Sequence[WriterStart] | None = None,
     ) -> None:
         self._settings = settings
         self._version = version
@@ -77,10 +83,16 @@ class ImageWriter:
         self.levels: list[metadata.Level] = [p.level for p in planned]
         names = tuple(d.name for d in dims)
         self.writers: list[ArrayWriter] = []
-        for p in planned:
+        if starts is not None and len(starts) != len(planned):
+            raise ConfigError(
+                f"array {settings.output_key!r} has {len(planned)} levels; appending to it needs one start per "
+                f"level. Got {len(starts)} instead."
+            )
+        for n, p in enumerate(planned):
             path = metadata.join(settings.output_key, p.level.path)
             target = ArrayTarget(store, path, version, p.layout, settings.dtype, codec, names)
-            self.writers.append(ArrayWriter(target, executor, finalizer, latch, counters))
+            start = None if starts is None else starts[n]
+            self.writers.append(ArrayWriter(target, executor, finalizer, latch, counters, start=start))
         self._feeder = PyramidFeeder(settings, planned, self.writers) if len(planned) > 1 else None
         if self._feeder is not None:
             log.info(

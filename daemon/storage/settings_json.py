@@ -6,6 +6,7 @@
 constructors do. ``worker_config``/``parse_worker_config`` wrap it in the WELCOME config of the frame stream::
 
     {"format": 1, "stream": <stream settings JSON>, "frame_table": true}
+    {..., "resume": {"resumes": "<interrupted run id>", "interrupted_at": 1700000000.0}}   # a resumed run
 
 Design notes:
 - Fields are read off the dataclasses (``dataclasses.fields``), so a field added to a settings class travels without
@@ -55,17 +56,39 @@ _SCALAR_FIELDS: dict[type, dict[str, tuple[type, ...]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
+class ResumeRequest:
+    """The run appends to the store of the interrupted run ``resumes`` (see :mod:`daemon.storage.append_plan`)."""
+
+    resumes: str
+    interrupted_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.resumes, str) or not 1 <= len(self.resumes) <= 255:
+            raise ConfigError(f"resume.resumes must be a run id of 1..255 characters. Got {self.resumes!r} instead.")
+        at = self.interrupted_at
+        if at is not None and (isinstance(at, bool) or not isinstance(at, int | float)):
+            raise ConfigError(f"resume.interrupted_at must be a number or null. Got {at!r} instead.")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"resumes": self.resumes, "interrupted_at": self.interrupted_at}
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """What the storage worker needs from its run: the stream to write and whether to keep a per-frame table."""
+    """What the storage worker needs from its run: the stream to write, whether to keep a per-frame table, and
+    whether it appends to an interrupted run's store."""
 
     stream: StreamSettings
     frame_table: bool = True
+    resume: ResumeRequest | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.stream, StreamSettings):
             raise ConfigError(f"stream must be StreamSettings. Got {type(self.stream).__name__} instead.")
         if not isinstance(self.frame_table, bool):
             raise ConfigError(f"frame_table must be true or false. Got {self.frame_table!r} instead.")
+        if self.resume is not None and not isinstance(self.resume, ResumeRequest):
+            raise ConfigError(f"resume must be a ResumeRequest. Got {type(self.resume).__name__} instead.")
 
 
 def stream_settings_to_json(settings: StreamSettings) -> dict[str, Any]:
@@ -82,20 +105,31 @@ def stream_settings_from_json(obj: Mapping[str, Any], where: str = "stream") -> 
     return _from_json(StreamSettings, obj, where)
 
 
-def worker_config(settings: StreamSettings, *, frame_table: bool = True) -> dict[str, Any]:
-    """The WELCOME config of a storage worker that writes ``settings``."""
-    config = WorkerConfig(settings, frame_table)
+def worker_config(
+    settings: StreamSettings, *, frame_table: bool = True, resume: ResumeRequest | None = None
+) -> dict[str, Any]:
+    """The WELCOME config of a storage worker that writes ``settings`` (appending, with ``resume``)."""
+    config = WorkerConfig(settings, frame_table, resume)
     stream = stream_settings_to_json(config.stream)
-    return {"format": WORKER_CONFIG_FORMAT, "stream": stream, "frame_table": config.frame_table}
+    doc = {"format": WORKER_CONFIG_FORMAT, "stream": stream, "frame_table": config.frame_table}
+    if resume is not None:
+        doc["resume"] = resume.to_json()
+    return doc
 
 
 def parse_worker_config(obj: Mapping[str, Any]) -> WorkerConfig:
     """The worker config in a WELCOME (see :func:`worker_config`), validated."""
     _check_object(obj, "config")
-    _check_keys(obj, {"format", "stream", "frame_table"}, "config", required={"format", "stream"})
+    _check_keys(obj, {"format", "stream", "frame_table", "resume"}, "config", required={"format", "stream"})
     if obj["format"] != WORKER_CONFIG_FORMAT or isinstance(obj["format"], bool):
         raise ConfigError(f"config.format must be {WORKER_CONFIG_FORMAT}. Got {obj['format']!r} instead.")
-    return WorkerConfig(stream_settings_from_json(obj["stream"], "config.stream"), obj.get("frame_table", True))
+    resume = obj.get("resume")
+    if resume is not None:
+        _check_object(resume, "config.resume")
+        _check_keys(resume, {"resumes", "interrupted_at"}, "config.resume", required={"resumes"})
+        resume = ResumeRequest(resume["resumes"], resume.get("interrupted_at"))
+    stream = stream_settings_from_json(obj["stream"], "config.stream")
+    return WorkerConfig(stream, obj.get("frame_table", True), resume)
 
 
 # -- encoding -----------------------------------------------------------------------------------------------------

@@ -23,7 +23,10 @@ How it ends (exit status):
 
 FINAL summary: ``{"frames_appended": {key: n}, "frames_stored": {key: n}, "bytes_in": n, "bytes_written": n,
 "objects_written": n, "error": null | "message", "frame_table": {key: rows}}`` (bytes and objects include the frame
-tables'; ``frame_table`` is ``{}`` when the run asked for no table).
+tables'; ``frame_table`` is ``{}`` when the run asked for no table). A resumed run (config ``resume``, see
+:mod:`daemon.storage.append_plan`) adds ``"resume": {key: {<the acqd.resumes record>, "store_frames": n}}``:
+``store_frames`` is the frame slots the image's store claims (the interrupted run's claim, then, once this run
+stored a frame, the gap and this run's stored frames). The frame table's row count is the store's, not this run's.
 
 Environment (test only): ``ACQD_WORKER_APPEND_DELAY_S`` makes the worker sleep that many seconds before each
 append, to play a slow store in tests (a real part cannot be made slow on demand). Never set it in production.
@@ -55,9 +58,10 @@ from daemon.ipc.accounting import ThrottledCounter
 from daemon.ipc.frame_receiver import EndOfStream, FrameReceiver, ReceivedFrame
 from daemon.ipc.stream_settings import ReceiverSettings
 from daemon.log import configure, get_logger
+from daemon.storage.append_plan import AppendPlan, plan_append, record_resume, resume_record
 from daemon.storage.frame_table import FrameTable, FrameTables
 from daemon.storage.location import open_store
-from daemon.storage.settings_json import parse_worker_config
+from daemon.storage.settings_json import ResumeRequest, parse_worker_config
 from daemon.storage.sink import Buffer, Sink, Store
 from daemon.storage.stream import ZarrStream
 
@@ -89,6 +93,7 @@ class StorageWorker:
         self._stored: dict[str, int] = {}
         self._error: StorageError | None = None
         self._stop_signal: int | None = None
+        self._resumed: dict[str, dict[str, Any]] = {}  # a resumed run: the record written per array
         self._rejected = ThrottledCounter(log, "worker_frames_rejected")
 
     def request_stop(self, signum: int) -> None:
@@ -103,7 +108,7 @@ class StorageWorker:
             return EXIT_PEER_LOST
         structlog.contextvars.bind_contextvars(run_id=welcome.run_id)
         try:
-            self._open(welcome.config)
+            self._open(welcome.config, welcome.run_id)
         except (ConfigError, StorageError) as exc:
             log.error("worker_open_failed", error=str(exc))
             return self._send_final(self._summary(str(exc)), EXIT_FAILED)
@@ -111,7 +116,7 @@ class StorageWorker:
 
     # -- setup --------------------------------------------------------------------------------------------------
 
-    def _open(self, config: Mapping[str, Any]) -> None:
+    def _open(self, config: Mapping[str, Any], run_id: str) -> None:
         parsed = parse_worker_config(config)
         settings = parsed.stream
         keys = [array.output_key for array in settings.arrays]
@@ -119,9 +124,12 @@ class StorageWorker:
         self._stored = dict.fromkeys(keys, 0)
         store = self._store = open_store(settings.store_path, settings.s3)
         try:
-            self._stream = ZarrStream(settings, store=_LentStore(store))
+            plan = None if parsed.resume is None else plan_append(store, settings)
+            self._stream = ZarrStream(settings, store=_LentStore(store), append=plan)
+            if plan is not None and parsed.resume is not None:
+                self._record_resume(store, plan, run_id, parsed.resume)
             if parsed.frame_table:
-                self._tables = FrameTables(store, settings.version_enum, keys)
+                self._tables = FrameTables(store, settings.version_enum, keys, resume=plan)
                 self._table_of = {key: self._tables.table(key) for key in keys}
         except (ConfigError, StorageError):
             closing = self._close_store()
@@ -129,6 +137,17 @@ class StorageWorker:
                 log.warning("worker_store_close_failed", error=str(closing))
             raise
         log.info("worker_store_opened", store=store.url, arrays=keys, frame_table=parsed.frame_table)
+
+    def _record_resume(self, store: Store, plan: AppendPlan, run_id: str, resume: ResumeRequest) -> None:
+        """Write each image's ``acqd.resumes`` record before any frame (a crash later still leaves it)."""
+        now = time.time()
+        for key, image in plan.images.items():
+            record = resume_record(
+                image, run_id=run_id, resumes=resume.resumes, interrupted_at=resume.interrupted_at, resumed_at=now
+            )
+            record_resume(store, plan.version, key, record)
+            self._resumed[key] = record
+            log.info("store_resumed", store=store.url, key=key, **record)
 
     # -- the frame loop -----------------------------------------------------------------------------------------
 
@@ -256,7 +275,7 @@ class StorageWorker:
     def _summary(self, error: str | None) -> dict[str, Any]:
         stats = self._stream.stats() if self._stream is not None else None
         tables = self._tables
-        return {
+        summary = {
             "frames_appended": dict(self._appended),
             "frames_stored": dict(self._stored),
             "bytes_in": stats.bytes_in if stats is not None else 0,
@@ -265,6 +284,12 @@ class StorageWorker:
             "error": error,
             "frame_table": tables.claimed if tables is not None else {},
         }
+        if self._resumed:
+            summary["resume"] = {
+                key: {**record, "store_frames": _store_frames(record, self._stored[key])}
+                for key, record in self._resumed.items()
+            }
+        return summary
 
     def _send_final(self, summary: dict[str, Any], status: int) -> int:
         try:
@@ -274,6 +299,11 @@ class StorageWorker:
             status = status if status != EXIT_OK else EXIT_PEER_LOST
         log.info("worker_finished", status=status, **summary)
         return status
+
+
+def _store_frames(record: Mapping[str, Any], stored: int) -> int:
+    """The frame slots a resumed image's store claims: the gap is claimed only once a frame after it is stored."""
+    return int(record["at_index"]) + stored if stored else int(record["claimed_before"])
 
 
 def _collect(errors: list[StorageError], close: Callable[[], None]) -> None:
