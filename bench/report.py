@@ -193,6 +193,13 @@ def targets(cases: dict[str, Any], systems: list[str], extra: dict[str, Any]) ->
         checks.append((f"on disk {excess:.2f} s after chunk fill (<= 1 s, unpaced)", excess <= 1.0))
         text = "; ".join(f"{label} {'met' if ok else 'NOT met'}" for label, ok in checks)
         lines.append(f"- {name}: {text}")
+    sustain = extra.get("sustain", {})
+    if "results" in sustain:
+        engine = sum(sustain["engine"]) / len(sustain["engine"])
+        for camera, r in sustain["results"].items():
+            ok = r["rate"] >= 0.9 * engine and r["dropped"] == 0
+            lines.append(f"- end to end, {camera} camera: {r['rate'] / engine:.2f}x the engine alone for 60 s, "
+                         f"{r['dropped']} dropped (>= 0.9x, 0 dropped) {'met' if ok else 'NOT met'}")  # fmt: skip
     for name, r in extra.get("paced", {}).items():
         ok = r["excess_max_s"] <= 1.0
         lines.append(f"- {name} offered {r['fps']:.0f} f/s: on disk {r['excess_max_s']:.2f} s after chunk fill "
@@ -272,8 +279,12 @@ def render(cases: dict[str, Any], args: Any, before: dict[str, Any], after: dict
             out.append(f"| {label} | {_median(rates):.0f} | {_median(rates) / local:.2f} |")
         out += ["", "Timing ends when the stream is closed: every object uploaded (staged: its close waits for the "
                 "uploads). The S3 server shares the 2 cores. Not read back (no S3 reader installed).", ""]  # fmt: skip
+    if "sustain" in extra:
+        out += ["## End to end: the rate held for 60 s with zero drops (`bench/sustain.py`)", "",
+                extra["sustain"]["text"], ""]  # fmt: skip
     if "pipeline" in extra:
-        out += ["## End to end (`bench/pipeline.py --no-genicam`)", "", extra["pipeline"], ""]
+        out += ["## End to end, as fast as the camera may go (`bench/pipeline.py --no-genicam`)", "",
+                extra["pipeline"], ""]  # fmt: skip
     out += ["## Every run (MB/s)", "", "| case | system | runs |", "|---|---|---|"]
     for name, case in cases.items():
         for s, runs in case.runs.items():

@@ -192,6 +192,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=None, help="write the report (markdown) to this file")
     parser.add_argument("--pipeline", action="store_true", help="also run bench/pipeline.py and report its table")
     parser.add_argument("--s3", action="store_true", help="also write 2048-lz4 to a local SeaweedFS S3 server")
+    parser.add_argument(
+        "--sustain", action="store_true", help="also run bench/sustain.py (the rate held 60 s with zero drops)"
+    )
     args = parser.parse_args(argv)
     args.reps = args.reps or (2 if args.quick else 3)
     args.big_frames = args.big_frames or (128 if args.quick else 192)
@@ -214,6 +217,16 @@ def pipeline_table() -> str:
         return "(bench/pipeline.py does not exist yet)"
     out = subprocess.run([PY, str(script), "--no-genicam"], capture_output=True, text=True)
     return out.stdout.strip() if out.returncode == 0 else f"(bench/pipeline.py failed: {out.stderr.strip()[-500:]})"
+
+
+def sustain_results(out: Path) -> dict[str, Any]:
+    """bench/sustain.py's table (its stdout) and figures (its JSON), or the error it met."""
+    figures = out / "sustain.json"
+    command = [PY, str(REPO / "bench" / "sustain.py"), "--json", str(figures)]
+    run = subprocess.run(command, capture_output=True, text=True)
+    if run.returncode != 0:
+        return {"text": f"(bench/sustain.py failed: {run.stderr.strip()[-500:]})"}
+    return {"text": run.stdout.strip(), **json.loads(figures.read_text())}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -254,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
             extra["s3"] = s3_rows(cases["2048-lz4"], min(2, args.reps), out)
         if args.pipeline:
             extra["pipeline"] = pipeline_table()
+        if args.sustain:
+            extra["sustain"] = sustain_results(out)
     finally:
         if args.out is None:
             shutil.rmtree(out, ignore_errors=True)

@@ -13,6 +13,9 @@ Design notes:
 - A scalar's :class:`~daemon.strict_yaml.Kind` decides what it may be: a plain ``no`` is neither a string nor a
   bool here; a quoted ``'5'`` is not a number.
 - Numbers are bounded (integers within int64, floats finite) before Python converts them.
+- A typed string field (names, keys, paths, choices; not free-form metadata) is refused when it holds invisible
+  characters or is not in Unicode NFC form (:func:`daemon.strict_yaml.text_problem`): two spellings that look
+  identical must not name two different things.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from daemon.errors import ConfigError
-from daemon.strict_yaml import Issue, Kind, MapNode, Node, Scalar, SeqNode, join_path
+from daemon.strict_yaml import Issue, Kind, MapNode, Node, Scalar, SeqNode, hiding_problem, join_path, text_problem
 
 _T = TypeVar("_T")
 
@@ -100,6 +103,11 @@ def read_scalar(checker: Checker, node: Node, path: str, want: str) -> Any:
             if math.isfinite(value):
                 return value
             checker.add(node.line, path, f"must be a finite number. Got {_short(node.text)} instead.")
+            return None
+        if kind is Kind.STR and (hidden := hiding_problem(node.text)) is not None:
+            checker.add(node.line, path, hidden)  # one issue with the document's own (values given as overrides)
+        elif kind is Kind.STR and want == "str" and (problem := text_problem(node.text)) is not None:
+            checker.add(node.line, path, problem)
             return None
         if (kind is Kind.BOOL and want in ("bool", "scalar")) or (kind is Kind.STR and want in ("str", "scalar")):
             return node.text == "true" if kind is Kind.BOOL else node.text
@@ -225,13 +233,21 @@ class MapReader:
 def read_json(checker: Checker, node: Node, path: str) -> JSON:
     """A JSON value (free-form metadata): mappings with string keys, lists, and unambiguous scalars."""
     if isinstance(node, MapNode):
-        return {key.text: read_json(checker, value, join_path(path, key.text)) for key, value in node.entries}
+        return {key.text: read_json(checker, value, check_key(checker, key, path)) for key, value in node.entries}
     if isinstance(node, SeqNode):
         return [read_json(checker, item, join_path(path, i)) for i, item in enumerate(node.items)]
     if node.kind is Kind.NULL:
         return None
     value: JSON = read_scalar(checker, node, path, "scalar")
     return value
+
+
+def check_key(checker: Checker, key: Scalar, parent: str) -> str:
+    """The path of a free-form key; an issue when it hides text (as the document level says for keys it read)."""
+    path = join_path(parent, key.text)
+    if (problem := hiding_problem(key.text)) is not None:
+        checker.add(key.line, path, f"key {problem}")
+    return path
 
 
 # --- settings dataclasses from their type hints -----------------------------------------------------------------
@@ -299,7 +315,9 @@ def _read_mapping(checker: Checker, node: Node, value_hint: Any, path: str) -> d
         checker.add(node.line, path, f"must be a mapping. {_got(node)}")
         return None
     mark = checker.mark()
-    result = {key.text: read_typed(checker, item, value_hint, join_path(path, key.text)) for key, item in node.entries}
+    result = {
+        key.text: read_typed(checker, item, value_hint, check_key(checker, key, path)) for key, item in node.entries
+    }
     return result if checker.clean_since(mark) else None
 
 

@@ -122,13 +122,25 @@ class JournalEntry:
         )
 
 
+def make_private_folders(folder: Path) -> None:
+    """Create ``folder`` and every missing parent with mode 0700 whatever the umask (existing ones are left as
+    they are): a parent another user could write would let them swap ``runs/`` for forged entries."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+
+
 class RunJournal:
     """The ``runs/`` folder of a state folder: begin, note the worker, end; list what a crash left running."""
 
     def __init__(self, state_dir: Path, *, keep: int = DEFAULT_KEEP) -> None:
         self.folder = state_dir / RUNS_FOLDER
         self._keep = keep
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_folders(self.folder)
         os.chmod(self.folder, 0o700)
 
     def path(self, run_id: str) -> Path:

@@ -11,6 +11,16 @@ Design notes:
   other), anchors and aliases (so no alias bombs), merge keys, duplicate keys, non-string keys, several documents,
   nesting deeper than :data:`MAX_DEPTH`, NUL and other control characters, non-UTF-8 bytes, files larger than
   :data:`MAX_BYTES`. Syntax errors stop the load; the other issues are collected and reported together.
+- Characters that hide or fake text are refused in every key and scalar, also when written as escapes in a quoted
+  string (``"\\u202e"``): C0 controls but tab and line feed, DEL, C1 controls (NEL included), lone surrogates (an
+  undecodable byte smuggled as ``"\\udc80"``), the bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+  U+2066-U+2069) and U+FEFF past the start of the file. Messages show the value through :func:`escaped`, so the
+  trick is visible as ``\\u202e`` in the terminal and the journal. Field paths escape such keys too
+  (:func:`join_path`).
+- Keys are compared after Unicode NFC normalisation: ``café`` written precomposed and decomposed (``e`` + U+0301)
+  look identical, so the second is a duplicate key. Typed string fields (names, keys, paths; not free-form
+  metadata) must also hold no invisible characters and be NFC (:func:`text_problem`, used by
+  ``daemon/profile_fields.py``).
 - YAML 1.1 (PyYAML) and YAML 1.2 read some plain scalars differently: ``no``/``on`` (bool or string), ``0755``
   (octal or decimal), ``12:30`` (sexagesimal or string), ``1e3`` (string or float), ``1_000``, dates. Such a scalar
   is :attr:`Kind.UNCLEAR` and carries a note saying both readings; a field that wants a value refuses it, and the
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +54,93 @@ _CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _CORE_FLOAT = re.compile(
     r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
 )
+
+
+# Refused in every scalar and key: C0 (but tab, line feed), DEL, C1, lone surrogates, bidi controls, U+FEFF.
+_HIDING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069\ufeff]")
+LOOK_ALIKES = frozenset("\uff0e\u2024\u2025\u2026\ufe52\uff0f\u2215\u2044\u29f8\uff3c\u2216\u29f5\u29f9\ufe68")
+
+
+def describe_char(char: str) -> str:
+    """``U+202E (RIGHT-TO-LEFT OVERRIDE)``; control characters have no name, their category says what they are."""
+    code = ord(char)
+    name = unicodedata.name(char, "")
+    if not name:
+        category = unicodedata.category(char)
+        name = {"Cc": "control character", "Cs": "lone surrogate", "Co": "private use"}.get(category, category)
+        if category == "Cs" and 0xDC80 <= code <= 0xDCFF:
+            name += f", the undecodable byte 0x{code - 0xDC00:02x}"
+    return f"U+{code:04X} ({name})"
+
+
+def escaped(text: str) -> str:
+    """``text`` quoted, with what could hide or fake text as an escape: non-printable characters, combining marks,
+    separators other than the space, and look-alikes of '.', '/' and '\\' (``'run\\u202e.zarr'``)."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in ("'", "\\"):
+            out.append("\\" + char)
+        elif (
+            char.isprintable()
+            and char not in LOOK_ALIKES
+            and (char == " " or unicodedata.category(char)[0] not in "MZ")
+        ):
+            out.append(char)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "'" + "".join(out) + "'"
+
+
+def hiding_problem(text: str) -> str | None:
+    """Why ``text`` may not appear in a document (see the design notes), or None."""
+    found = _HIDING.search(text)
+    if found is None:
+        return None
+    return (
+        f"must not contain {describe_char(found.group())} (at index {found.start()}). "
+        f"Got {shown_around(text, found.start())} instead; accepted: printable text, with tabs and line breaks."
+    )
+
+
+def shown_around(text: str, index: int, width: int = 32) -> str:
+    """:func:`escaped` ``text``, or the part of a long text around ``index`` (``...`` marks what is left out)."""
+    if len(text) <= 2 * width:
+        return escaped(text)
+    start, end = max(0, index - width), min(len(text), index + width)
+    return ("..." if start else "") + escaped(text[start:end]) + ("..." if end < len(text) else "")
+
+
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Zl", "Zp"})
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a typed string field (see the design notes), or None. Characters the document level
+    refuses (:func:`~daemon.strict_yaml.hiding_problem`) are left to it: reported there, once."""
+    if hiding_problem(text) is not None:
+        return None
+    for index, char in enumerate(text):
+        if unicodedata.category(char) in _INVISIBLE:
+            return (
+                f"must not contain the invisible character {describe_char(char)} (at index {index}). "
+                f"Got {shown_around(text, index)} instead; accepted: visible characters and spaces."
+            )
+    nfc = unicodedata.normalize("NFC", text)
+    if nfc == text:
+        return None
+    first = next((i for i, (a, b) in enumerate(zip(text, nfc, strict=False)) if a != b), len(nfc))
+    mark = next((i for i in range(first, len(text)) if unicodedata.category(text[i]).startswith("M")), None)
+    what = (
+        f"{describe_char(text[mark])} at index {mark} composes with the character before it"
+        if mark is not None
+        else f"{describe_char(text[first])} at index {first} has another NFC form"
+    )
+    return (
+        f"must be in Unicode NFC form (composed characters): {what}. Got {shown_around(text, first)} instead; "
+        f"write {shown_around(nfc, first)}, which looks the same."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,9 +351,12 @@ def load_file(path: str | Path, max_bytes: int = MAX_BYTES) -> Document:
 
 
 def join_path(parent: str, key: str | int) -> str:
-    """``cameras`` + 0 -> ``cameras[0]``; ``cameras[0]`` + ``name`` -> ``cameras[0].name``."""
+    """``cameras`` + 0 -> ``cameras[0]``; ``cameras[0]`` + ``name`` -> ``cameras[0].name``. A key that is not
+    plain printable text is shown through :func:`escaped`, so a path never hides or reorders what follows it."""
     if isinstance(key, int):
         return f"{parent}[{key}]"
+    if escaped(key) != f"'{key}'":
+        key = escaped(key)
     return f"{parent}.{key}" if parent else key
 
 
@@ -263,6 +364,8 @@ def _convert(node: yaml.Node, path: str, loader: StrictLoader, issues: list[Issu
     line = node.start_mark.line + 1
     issues.extend(Issue(loader.file, line, path, problem) for problem in loader.flagged.get(id(node), ()))
     if isinstance(node, yaml.ScalarNode):
+        if (problem := hiding_problem(node.value)) is not None:
+            issues.append(Issue(loader.file, line, path, problem))
         if node.style is not None:
             return Scalar(node.value, line, Kind.STR, quoted=True)
         kind, note = loader.classify(node.value)
@@ -272,7 +375,7 @@ def _convert(node: yaml.Node, path: str, loader: StrictLoader, issues: list[Issu
             tuple(_convert(item, join_path(path, i), loader, issues) for i, item in enumerate(node.value)), line
         )
     entries: list[tuple[Scalar, Node]] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[str, int]] = {}  # NFC key -> (the key as written, its line)
     for key_node, value_node in node.value:
         key_line = key_node.start_mark.line + 1
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
@@ -281,9 +384,22 @@ def _convert(node: yaml.Node, path: str, loader: StrictLoader, issues: list[Issu
             continue
         key = Scalar(key_node.value, key_line, Kind.STR, quoted=key_node.style is not None)
         child_path = join_path(path, key.text)
-        if key.text in seen:
-            issues.append(Issue(loader.file, key_line, child_path, f"duplicate key (first at line {seen[key.text]})"))
+        if (problem := hiding_problem(key.text)) is not None:
+            issues.append(Issue(loader.file, key_line, child_path, f"key {problem}"))
+        same = unicodedata.normalize("NFC", key.text)
+        if same in seen:
+            first, first_line = seen[same]
+            issues.append(Issue(loader.file, key_line, child_path, _duplicate_key(key.text, first, first_line)))
             continue
-        seen[key.text] = key_line
+        seen[same] = (key.text, key_line)
         entries.append((key, _convert(value_node, child_path, loader, issues)))
     return MapNode(tuple(entries), line)
+
+
+def _duplicate_key(key: str, first: str, first_line: int) -> str:
+    if key == first:
+        return f"duplicate key (first at line {first_line})"
+    return (
+        f"duplicate key (first at line {first_line}): {escaped(key)} and {escaped(first)} are the same text in "
+        "Unicode NFC normalisation; write each key once."
+    )

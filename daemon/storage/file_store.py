@@ -19,6 +19,12 @@ Design notes:
   idle guest memory: ``pwrite`` into the page cache ran at 0.4-1 GB/s when every page was fresh, 1.8-4 GB/s with
   the pages recycled (the whole write + fsync path 0.4-0.95 -> 1.1-1.7 GB/s). It also keeps a long acquisition
   from evicting everything else from the cache.
+- Symlinks: files are opened with ``O_NOFOLLOW``, so a symlink planted at an object's ``.partial`` or temporary
+  name is never written through. With ``refuse_symlinks`` (the daemon's stores, :func:`~.location.open_store`:
+  their paths were resolved inside the data root before the run), the first write or ``clear`` checks that the
+  root's path still resolves to itself, so a folder on it swapped for a symlink since the check is refused with a
+  StorageError naming both paths. A swap made after that first check is not caught (that would take ``openat``
+  through every folder).
 - Every ``OSError`` becomes a :class:`~daemon.errors.StorageError` naming the path. A failed write is sticky: the
   sink deletes its ``.partial`` file, turns ABORTED, and later writes or ``finalize`` raise
   :class:`~daemon.errors.StreamClosedError`.
@@ -47,6 +53,7 @@ PARTIAL_SUFFIX = ".partial"
 DIRECT_ALIGNMENT = 4096  # offsets, lengths and memory of O_DIRECT writes (the common logical block size)
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 _IOV_MAX = 512
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
 _tmp_counter = itertools.count()
 
 
@@ -74,7 +81,7 @@ def _direct_io_works(path: Path) -> bool:
     if not O_DIRECT:
         return False
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CLOEXEC | O_DIRECT))
+        os.close(os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW | O_DIRECT))
     except OSError:
         return False
     return True
@@ -116,7 +123,7 @@ class FileSink(Sink):
         self._error: StorageError | None = None
         with storage_errors("create", self._partial):
             path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644))
+            os.close(os.open(self._partial, _CREATE, 0o644))
         self._direct = direct and _direct_io_works(self._partial)
 
     @property
@@ -143,7 +150,7 @@ class FileSink(Sink):
             )
         try:
             with storage_errors("write", self._partial):
-                fd = os.open(self._partial, os.O_WRONLY | os.O_CLOEXEC)
+                fd = os.open(self._partial, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
                 try:
                     if self._direct and len(buffers) == 1 and offset % DIRECT_ALIGNMENT == 0:
                         written = self._write_direct(fd, buffers[0], offset)
@@ -161,7 +168,7 @@ class FileSink(Sink):
         head = view.nbytes - view.nbytes % DIRECT_ALIGNMENT
         if head and np.frombuffer(view, np.uint8).ctypes.data % DIRECT_ALIGNMENT == 0:
             try:
-                direct_fd = os.open(self._partial, os.O_WRONLY | os.O_CLOEXEC | O_DIRECT)
+                direct_fd = os.open(self._partial, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW | O_DIRECT)
                 try:
                     pwrite_all(direct_fd, [view[:head]], offset)
                 finally:
@@ -181,7 +188,7 @@ class FileSink(Sink):
         self._check_open("finalize")
         try:
             with storage_errors("finalize", self._path):
-                fd = os.open(self._partial, os.O_WRONLY | os.O_CLOEXEC)
+                fd = os.open(self._partial, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
                 try:
                     os.fsync(fd)
                     drop_cached(fd)
@@ -221,10 +228,25 @@ class FileSink(Sink):
 class FileStore(Store):
     """A store in the local folder ``root`` (created on the first write)."""
 
-    def __init__(self, root: Path | str, direct_io: bool = True) -> None:
-        """``direct_io``: let sinks write aligned spans with ``O_DIRECT`` where the filesystem allows it."""
+    def __init__(self, root: Path | str, direct_io: bool = True, refuse_symlinks: bool = False) -> None:
+        """``direct_io``: let sinks write aligned spans with ``O_DIRECT`` where the filesystem allows it.
+        ``refuse_symlinks``: refuse to write when a symlink is on the root's path (see the design notes)."""
         self._root = Path(root).absolute()
         self._direct = direct_io
+        self._symlinks_checked = not refuse_symlinks
+
+    def _check_symlinks(self) -> None:
+        """Raise StorageError when the root's path no longer resolves to itself (checked until it passes once)."""
+        if self._symlinks_checked:
+            return
+        with storage_errors("resolve", self._root):
+            real = self._root.resolve()
+        if real != self._root:
+            raise StorageError(
+                f"cannot write the store {self._root}: its path now resolves to {real} (a folder on it was replaced "
+                "by a symlink since the store was checked); refusing to write through it."
+            )
+        self._symlinks_checked = True
 
     @property
     def url(self) -> str:
@@ -238,15 +260,17 @@ class FileStore(Store):
         return self._root / parse_key(key)
 
     def open_sink(self, key: str) -> FileSink:
+        self._check_symlinks()
         return FileSink(key, self.path(key), direct=self._direct)
 
     def put(self, key: str, data: Buffer) -> None:
+        self._check_symlinks()
         path = self.path(key)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
         with storage_errors("write", path):
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+                fd = os.open(tmp, _CREATE, 0o644)
                 try:
                     pwrite_all(fd, [data], 0)
                     os.fsync(fd)
@@ -276,6 +300,7 @@ class FileStore(Store):
     def clear(self) -> None:
         if self._root == Path(self._root.anchor) or self._root == Path.home():
             raise ConfigError(f"store_path {self._root} is a filesystem root or home folder: refusing to clear it.")
+        self._check_symlinks()
         with storage_errors("clear", self._root):
             if self._root.is_dir() and not self._root.is_symlink():
                 shutil.rmtree(self._root)

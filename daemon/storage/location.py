@@ -1,6 +1,7 @@
 """Where a stream writes: :func:`open_store` turns ``store_path`` (and optional S3 settings) into a :class:`Store`.
 
-A local path gives a :class:`~daemon.storage.file_store.FileStore`; ``s3://bucket/prefix/name.zarr`` gives an
+A local path gives a :class:`~daemon.storage.file_store.FileStore` that refuses to write through a symlink on its
+path (the profile layer resolved it inside the data root); ``s3://bucket/prefix/name.zarr`` gives an
 :class:`~daemon.storage.s3_store.S3Store` (endpoint, region and limits from ``s3``, AWS defaults when it is None;
 credentials from boto3's usual chain), or a :class:`~daemon.storage.staged_store.StagedS3Store` (local first,
 uploaded in the background) when ``s3.staging_dir`` is set.
@@ -32,4 +33,4 @@ def open_store(store_path: str, s3: S3Settings | None = None) -> Store:
         )
     if "://" in store_path:
         raise ConfigError(f"store_path must be a local path or an 's3://' URL. Got {store_path!r} instead.")
-    return FileStore(store_path)
+    return FileStore(store_path, refuse_symlinks=True)

@@ -1,0 +1,209 @@
+"""Benchmark: the highest frame rate the whole pipeline holds for a minute with zero dropped frames.
+
+A camera never waits for storage: frames the pipeline cannot take are dropped (``on_queue_full: drop``). So the
+figure that matters is the highest rate at which, for ``--hold`` seconds, every frame the camera delivered was
+stored. For each camera (the simulated camera paced at the rate, and the fake GenTL producer through harvesters
+at the rate as its ``AcquisitionFrameRate``), this searches it with short trials (``--trial`` s: up 5% after a
+clean trial, down 10% after one with drops, starting at 85% of the engine-alone rate measured first in the same
+process), then holds the best clean rate for ``--hold`` s; if that drops frames, 10% less is held again.
+
+Reported per camera: the rate held, as a ratio to the engine alone (same frames, same store settings), the frames
+delivered/stored/dropped of the hold run, the worker's and the run process's peak RSS over the hold next to what
+the configuration holds in flight (queue + the worker's window + its frame ring + the engine's chunk buffers),
+and the frame latency the run summary reports. Every hold run's store is opened with zarr-python in another
+process and its frame count compared with the run summary's ``stored`` (the pixels themselves are compared by the
+tests and by ``bench/run.py``).
+
+Usage (from the repository root):
+    .venv/bin/python bench/sustain.py                        # 1024x1024 uint16, lz4, 60 s holds (~6 min)
+    .venv/bin/python bench/sustain.py --size 2048 --hold 60 --cameras simulated
+The machine is shared (2 cores): read ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # runnable without an editable install
+    sys.path.insert(0, str(REPO))
+
+from bench.pipeline import dimensions, engine_alone, genicam_settings, storage  # noqa: E402
+from daemon.log import configure  # noqa: E402
+from daemon.profile import parse_profile  # noqa: E402
+from daemon.run import Run  # noqa: E402
+
+MIB = 1 << 20
+RING_MIB = 64  # the worker's default frame ring
+WINDOW_BYTES = 256 * MIB  # the worker's default credit window
+
+
+def rss_mb(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class PeakRss:
+    """Samples the RSS of this process and of the run's worker every 0.25 s."""
+
+    def __init__(self, run: Run) -> None:
+        self.peak_self = self.peak_worker = 0.0
+        self._run = run
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            self.peak_self = max(self.peak_self, rss_mb(os.getpid()))
+            self.peak_worker = max(self.peak_worker, rss_mb(self._run.worker_pid))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def camera_doc(kind: str, rate: float, cti: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+    if kind == "simulated":
+        settings = {"pattern": "radial_sine", "height": args.size, "width": args.size, "dtype": "uint16"}
+        return {"name": "sim", "driver": "simulated", "settings": {**settings, "frame_period_s": 1.0 / rate}}
+    assert cti is not None
+    args.genicam_fps = rate
+    return {"name": "cam", "driver": "genicam", "settings": genicam_settings(cti, args)}
+
+
+def one_run(root: Path, kind: str, rate: float, seconds: float, cti: Path | None, args: argparse.Namespace) -> dict:
+    doc = {
+        "cameras": [{**camera_doc(kind, rate, cti, args), "dimensions": dimensions(args)}],
+        "acquisition": {"duration_s": seconds, "queue_bytes": args.queue, "on_queue_full": "drop"},
+        "storage": storage(f"{kind}.zarr", args),
+    }
+    profile = parse_profile(json.dumps(doc), "sustain.yaml", root)
+    run = Run(profile, log_level="WARNING")
+    run.start()
+    rss = PeakRss(run)
+    run.wait()
+    rss.stop()
+    summary = run.summary or {}
+    if summary.get("outcome") != "finished":
+        raise RuntimeError(f"the {kind} run at {rate:.1f} frames/s did not finish: {summary.get('errors')}")
+    dropped = sum(summary["dropped"].values())
+    return {
+        "rate": rate,
+        "delivered": summary["delivered"],
+        "stored": summary["stored"],
+        "dropped": dropped,
+        "reasons": {k: v for k, v in summary["dropped"].items() if v},
+        "rss_self": rss.peak_self,
+        "rss_worker": rss.peak_worker,
+        "store": str(root / f"{kind}.zarr"),
+        "summary": summary,
+    }
+
+
+def stored_frames_read_back(store: str) -> int:
+    """Level-0 frames zarr-python sees in ``store`` (another process: importing zarr changes Blosc threads)."""
+    code = "import sys, zarr; g = zarr.open_group(sys.argv[1], mode='r'); print(g['0'].shape[0])"
+    out = subprocess.run([sys.executable, "-c", code, store], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
+
+
+def search(root: Path, kind: str, start: float, cti: Path | None, args: argparse.Namespace) -> dict:
+    rate, best = start, 0.0
+    for _ in range(args.trials):
+        result = one_run(root, kind, rate, args.trial, cti, args)
+        clean = result["dropped"] == 0
+        print(f"  {kind}: trial {rate:7.1f} frames/s -> {'clean' if clean else result['reasons']}", flush=True)
+        if clean:
+            best = max(best, rate)
+            rate *= 1.05
+        elif best:
+            break  # the last clean rate is the answer
+        else:
+            rate *= 0.9
+    rate = best or rate
+    for _ in range(3):
+        held = one_run(root, kind, rate, args.hold, cti, args)
+        print(f"  {kind}: hold {rate:7.1f} frames/s for {args.hold:.0f} s -> dropped {held['dropped']}", flush=True)
+        if held["dropped"] == 0:
+            held["read_back"] = stored_frames_read_back(held["store"])
+            return held
+        rate *= 0.9
+    held["read_back"] = stored_frames_read_back(held["store"])
+    return held
+
+
+def in_flight_mb(args: argparse.Namespace) -> float:
+    queue = float(args.queue.split()[0]) * (MIB if "MiB" in args.queue else 1) / MIB
+    chunk_row = args.chunk_t * args.size * args.size * 2 / MIB  # one chunk row under construction
+    return queue + WINDOW_BYTES / MIB + RING_MIB + 2 * chunk_row
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--chunk-t", type=int, default=32)
+    parser.add_argument("--chunk-xy", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--queue", default="256 MiB")
+    parser.add_argument("--frames", type=int, default=300, help="frames of the engine-alone measurement")
+    parser.add_argument("--trial", type=float, default=8.0, help="seconds of each search trial")
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--hold", type=float, default=60.0, help="seconds the found rate must be held")
+    parser.add_argument("--cameras", default="simulated,genicam")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    configure("json", "WARNING")
+    root = Path(tempfile.mkdtemp(prefix="acqd-sustain-"))
+    cti = None
+    try:
+        engine = engine_alone(root, args)["fps"]
+        print(f"engine alone: {engine:.1f} frames/s ({args.size}x{args.size} uint16, lz4, {args.threads} threads)")
+        results = {}
+        for kind in args.cameras.split(","):
+            if kind == "genicam" and cti is None:
+                from tests.fixtures.producer import build_fake_producer
+
+                cti = build_fake_producer()
+            results[kind] = search(root, kind, 0.85 * engine, cti, args)
+        again = engine_alone(root, args)["fps"]  # the machine may have changed meanwhile: both ends reported
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    frame_mb = args.size * args.size * 2 / 1e6
+    print(f"\nengine alone before / after: {engine:.1f} / {again:.1f} frames/s; ratios use the mean")
+    mean = (engine + again) / 2
+    print(
+        f"\n| camera | held for {args.hold:.0f} s (frames/s) | MB/s | vs engine alone | delivered | stored | dropped | "
+        f"read back | peak RSS run / worker (MB) | in flight (MB) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for kind, r in results.items():
+        print(
+            f"| {kind} | {r['rate']:.1f} | {r['rate'] * frame_mb:.0f} | {r['rate'] / mean:.2f} | {r['delivered']} | "
+            f"{r['stored']} | {r['dropped']} | {r['read_back']} | {r['rss_self']:.0f} / {r['rss_worker']:.0f} | "
+            f"{in_flight_mb(args):.0f} |"
+        )
+    if args.json is not None:
+        for r in results.values():
+            r.pop("summary", None)
+        args.json.write_text(json.dumps({"engine": [engine, again], "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
