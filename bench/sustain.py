@@ -10,13 +10,14 @@ process), then holds the best clean rate for ``--hold`` s; if that drops frames,
 Reported per camera: the rate held, as a ratio to the engine alone (same frames, same store settings), the frames
 delivered/stored/dropped of the hold run, the worker's and the run process's peak RSS over the hold next to what
 the configuration holds in flight (queue + the worker's window + its frame ring + the engine's chunk buffers),
-and the frame latency the run summary reports. Every hold run's store is opened with zarr-python in another
-process and its frame count compared with the run summary's ``stored`` (the pixels themselves are compared by the
-tests and by ``bench/run.py``).
+and the RSS slope once warm (20% to 90% of the hold: flat memory reads near 0 MB/min). Every hold
+run's store is opened with zarr-python in another process and its frame count compared with the run summary's
+``stored`` (the pixels themselves are compared by the tests and by ``bench/run.py``).
 
 Usage (from the repository root):
     .venv/bin/python bench/sustain.py                        # 1024x1024 uint16, lz4, 60 s holds (~6 min)
     .venv/bin/python bench/sustain.py --size 2048 --hold 60 --cameras simulated
+    .venv/bin/python bench/sustain.py --hold 600 --trials 0 --start 200 --cameras simulated   # memory over 10 min
 The machine is shared (2 cores): read ratios, not absolutes.
 """
 
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,20 +61,39 @@ def rss_mb(pid: int | None) -> float:
     return 0.0
 
 
+def _slope(x: list[float], y: list[float]) -> float:
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    var = sum((a - mx) ** 2 for a in x)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / var if var else 0.0
+
+
 class PeakRss:
-    """Samples the RSS of this process and of the run's worker every 0.25 s."""
+    """Samples the RSS of this process and of the run's worker every 0.25 s: peaks, and the drift once warm."""
 
     def __init__(self, run: Run) -> None:
         self.peak_self = self.peak_worker = 0.0
+        self.samples: list[tuple[float, float, float]] = []  # (s since start, run process MB, worker MB)
         self._run = run
+        self._started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
-            self.peak_self = max(self.peak_self, rss_mb(os.getpid()))
-            self.peak_worker = max(self.peak_worker, rss_mb(self._run.worker_pid))
+            me, worker = rss_mb(os.getpid()), rss_mb(self._run.worker_pid)
+            self.peak_self, self.peak_worker = max(self.peak_self, me), max(self.peak_worker, worker)
+            if worker:
+                self.samples.append((time.monotonic() - self._started, me, worker))
+
+    def drift_mb_per_min(self) -> tuple[float, float]:
+        """RSS slope per minute (run process, worker), least squares over the samples from 20% to 90% of the run
+        (past warm-up, before the final flush)."""
+        steady = self.samples[len(self.samples) // 5 : len(self.samples) * 9 // 10]
+        if len(steady) < 8:
+            return (0.0, 0.0)
+        t = [s[0] / 60 for s in steady]
+        return (_slope(t, [s[1] for s in steady]), _slope(t, [s[2] for s in steady]))
 
     def stop(self) -> None:
         self._stop.set()
@@ -112,6 +133,7 @@ def one_run(root: Path, kind: str, rate: float, seconds: float, cti: Path | None
         "reasons": {k: v for k, v in summary["dropped"].items() if v},
         "rss_self": rss.peak_self,
         "rss_worker": rss.peak_worker,
+        "drift_mb_min": rss.drift_mb_per_min(),
         "store": str(root / f"{kind}.zarr"),
         "summary": summary,
     }
@@ -166,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trial", type=float, default=8.0, help="seconds of each search trial")
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--hold", type=float, default=60.0, help="seconds the found rate must be held")
+    parser.add_argument("--start", type=float, default=0.0, help="first rate tried (default: 85%% of the engine's)")
     parser.add_argument("--cameras", default="simulated,genicam")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -181,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
                 from tests.fixtures.producer import build_fake_producer
 
                 cti = build_fake_producer()
-            results[kind] = search(root, kind, 0.85 * engine, cti, args)
+            results[kind] = search(root, kind, args.start or 0.85 * engine, cti, args)
         again = engine_alone(root, args)["fps"]  # the machine may have changed meanwhile: both ends reported
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -190,14 +213,14 @@ def main(argv: list[str] | None = None) -> None:
     mean = (engine + again) / 2
     print(
         f"\n| camera | held for {args.hold:.0f} s (frames/s) | MB/s | vs engine alone | delivered | stored | dropped | "
-        f"read back | peak RSS run / worker (MB) | in flight (MB) |"
+        f"read back | peak RSS run / worker (MB) | RSS drift once warm, run / worker (MB/min) | in flight (MB) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for kind, r in results.items():
         print(
             f"| {kind} | {r['rate']:.1f} | {r['rate'] * frame_mb:.0f} | {r['rate'] / mean:.2f} | {r['delivered']} | "
             f"{r['stored']} | {r['dropped']} | {r['read_back']} | {r['rss_self']:.0f} / {r['rss_worker']:.0f} | "
-            f"{in_flight_mb(args):.0f} |"
+            f"{r['drift_mb_min'][0]:+.1f} / {r['drift_mb_min'][1]:+.1f} | {in_flight_mb(args):.0f} |"
         )
     if args.json is not None:
         for r in results.values():
