@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import shutil
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable without an editable install
     sys.path.insert(0, str(REPO))
 
+from bench.systems import fsync_tree  # noqa: E402
 from daemon.log import configure  # noqa: E402
 from daemon.storage import (  # noqa: E402
     ArraySettings,
@@ -63,21 +63,6 @@ def make_frames(n: int, size: int, dtype: str, seed: int = 0) -> np.ndarray:
 
 def frame_source(args: argparse.Namespace) -> np.ndarray:
     return make_frames(DISTINCT_FRAMES, args.size, args.dtype)
-
-
-def fsync_tree(root: Path) -> None:
-    for folder, _, names in os.walk(root):
-        for name in names:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def run_acqd(path: Path, frames: np.ndarray, args: argparse.Namespace) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 import zarr
 
 from tests.storage import writer_process
+from tests.storage.killed_writer import kill_when_stored
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,21 +28,7 @@ def kill_writer_after(store: Path, version: int, min_stored: int, timeout: float
         stderr=subprocess.PIPE,
         text=True,
     )
-    reported = 0
-    deadline = time.monotonic() + timeout
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("stored "):
-                reported = int(line.split()[1])
-            if reported >= min_stored:
-                break
-            assert time.monotonic() < deadline, "the writer did not store enough frames in time"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        _, stderr = proc.communicate(timeout=10)
-    assert proc.returncode == -signal.SIGKILL, stderr[-3000:]
-    return reported
+    return kill_when_stored(proc, min_stored, time.monotonic() + timeout)
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from daemon.storage.s3_settings import S3Settings
 from daemon.storage.settings_json import stream_settings_to_json
 from daemon.storage.stream import ZarrStream
 from tests.fixtures.s3 import SeaweedServer, download
+from tests.storage.killed_writer import kill_when_stored
 from tests.storage.resume_writer import HEIGHT, TABLE_ROWS, WIDTH, frame
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,17 +86,7 @@ def crash_writer(settings: StreamSettings, min_stored: int, timeout_s: float = 3
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + timeout_s
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("stored ") and int(line.split()[1]) >= min_stored:
-                break
-            assert time.monotonic() < deadline, "the writer did not store enough frames in time"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        _, stderr = proc.communicate(timeout=10)
-    assert proc.returncode == -signal.SIGKILL, stderr[-3000:]
+    kill_when_stored(proc, min_stored, time.monotonic() + timeout_s)
 
 
 def write_closed(settings: StreamSettings, n: int) -> None:

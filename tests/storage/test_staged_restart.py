@@ -4,7 +4,6 @@ killed) stays journaled in the staging folder, and ``resume_uploads`` uploads an
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from daemon.storage.upload_queue import UploadState
 from tests.fixtures.s3 import SeaweedServer, download
 from tests.fixtures.tcp_proxy import TcpProxy
 from tests.storage import writer_process
+from tests.storage.killed_writer import kill_when_stored
 from tests.storage.staged_support import (
     PREFIX,
     assert_reads_back,
@@ -137,21 +137,14 @@ def run_until_killed(proc: subprocess.Popen[str], proxy: TcpProxy, min_stored: i
     """Let the writer open its stream, black-hole S3, let it store ``min_stored`` frames, SIGKILL it."""
     assert proc.stdin is not None
     assert proc.stdout is not None
-    reported = 0
     deadline = time.monotonic() + timeout_s
     try:
         assert proc.stdout.readline().strip() == "open"
         proxy.black_hole()
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        for line in proc.stdout:
-            if line.startswith("stored "):
-                reported = int(line.split()[1])
-            if reported >= min_stored:
-                break
-            assert time.monotonic() < deadline, "the writer did not store enough frames in time"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        _, stderr = proc.communicate(timeout=10)
-    assert proc.returncode == -signal.SIGKILL, stderr[-3000:]
-    return reported
+    except BaseException:
+        proc.kill()
+        proc.communicate(timeout=10)
+        raise
+    return kill_when_stored(proc, min_stored, deadline)
