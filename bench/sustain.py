@@ -45,7 +45,7 @@ from daemon.profile import parse_profile  # noqa: E402
 from daemon.run import Run  # noqa: E402
 
 MIB = 1 << 20
-RING_MIB = 64  # the worker's default frame ring
+RING_MIB = 32  # the worker's default frame ring
 WINDOW_BYTES = 256 * MIB  # the worker's default credit window
 
 

@@ -75,7 +75,7 @@ class ReceiverSettings:
     window_bytes: int = 256 * MIB
     connect_timeout_s: float = 10.0
     linger_s: float = 1.0
-    ring_bytes: int = 64 * MIB  # the frame ring offered to a sender on this host (daemon.ipc.frame_ring); 0: none
+    ring_bytes: int = 32 * MIB  # the frame ring offered to a sender on this host (daemon.ipc.frame_ring); 0: none
 
     def __post_init__(self) -> None:
         parse_endpoint(self.endpoint)

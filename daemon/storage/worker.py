@@ -361,8 +361,8 @@ def append_delay_s(environ: Mapping[str, str]) -> float:
 
 
 def ring_mib_of(option: int | None, environ: Mapping[str, str]) -> int:
-    """The frame ring's size in MiB: ``--ring-mib``, else ``ACQD_FRAME_RING_MIB``, else 64 (0 = no ring)."""
-    text = str(option) if option is not None else environ.get(RING_ENV, "64")
+    """The frame ring's size in MiB: ``--ring-mib``, else ``ACQD_FRAME_RING_MIB``, else 32 (0 = no ring)."""
+    text = str(option) if option is not None else environ.get(RING_ENV, "32")
     value = int(text) if text.isdigit() else -1
     if not 0 <= value <= 65536:
         raise ConfigError(f"--ring-mib / {RING_ENV} must be an integer MiB from 0 to 65536. Got {text!r} instead.")
@@ -379,7 +379,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ring-mib",
         type=int,
         default=None,
-        help=f"shared-memory frame ring offered to a sender on this host, MiB; 0 = none (default: ${RING_ENV} or 64)",
+        help=f"shared-memory frame ring offered to a sender on this host, MiB; 0 = none (default: ${RING_ENV} or 32)",
     )
     parser.add_argument("--log-format", choices=["json", "console", "auto"], default="auto", help="log line format")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default: INFO)")

@@ -25,6 +25,7 @@ from daemon.ipc.wire import MessageKind, encode_prefix
 from tests.ipc.stream_helpers import ListStore, WorkerLoop, make_frame, take, wait_until
 
 FRAME_SHAPE = (64, 64)  # uint16: 8 KiB
+SMALL_RING = 1 << 20  # 1 MiB: fits a container's small /dev/shm, many frames of FRAME_SHAPE
 
 
 @pytest.fixture
@@ -193,7 +194,7 @@ def test_frames_go_through_the_ring_and_arrive_intact(
 ) -> None:
     before = ring_files()
     sender = make_sender()
-    receiver = make_receiver(sender.endpoint, window_frames=8)
+    receiver = make_receiver(sender.endpoint, ring_bytes=SMALL_RING, window_frames=8)
     worker, sent = stream(sender, receiver, 200)
     result = sender.finish(timeout_s=10.0)
     worker.stop()
@@ -252,7 +253,7 @@ def test_a_worker_that_never_used_its_ring_removes_it_on_close(
 ) -> None:
     before = ring_files()
     sender = make_sender()
-    receiver = make_receiver(sender.endpoint)
+    receiver = make_receiver(sender.endpoint, ring_bytes=SMALL_RING)
     receiver.connect()
     assert len(ring_files() - before) == 1
     receiver.close()
@@ -264,7 +265,7 @@ def test_a_lost_worker_frees_the_ring_and_counts_its_frames(
     make_sender: Callable[..., FrameSender], make_receiver: Callable[..., FrameReceiver]
 ) -> None:
     sender = make_sender(liveness_timeout_s=1.0, heartbeat_interval_s=0.2)
-    receiver = make_receiver(sender.endpoint, window_frames=8)
+    receiver = make_receiver(sender.endpoint, ring_bytes=SMALL_RING, window_frames=8)
     receiver.connect()
     assert sender.wait_for_worker(5.0) is not None
     for i in range(5):

@@ -1,4 +1,4 @@
-"""The worker's frame-ring size: ``--ring-mib``, else ``ACQD_FRAME_RING_MIB``, else 64 MiB; 0 turns it off."""
+"""The worker's frame-ring size: ``--ring-mib``, else ``ACQD_FRAME_RING_MIB``, else 32 MiB; 0 turns it off."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from daemon.storage.worker import RING_ENV, ring_mib_of
 
 @pytest.mark.parametrize(
     ("option", "environ", "expected"),
-    [(None, {}, 64), (None, {RING_ENV: "0"}, 0), (None, {RING_ENV: "128"}, 128), (16, {RING_ENV: "0"}, 16)],
+    [(None, {}, 32), (None, {RING_ENV: "0"}, 0), (None, {RING_ENV: "128"}, 128), (16, {RING_ENV: "0"}, 16)],
 )
 def test_the_option_wins_over_the_environment_which_wins_over_the_default(
     option: int | None, environ: dict[str, str], expected: int
