@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     ping = soak.sampler.latencies
     print(
-        f"\n{len(rows) // 2} cycles in {time.monotonic() - began:.0f} s; pings {len(ping)}, "
+        f"\n{len({row.cycle for row in rows})} cycles in {time.monotonic() - began:.0f} s; pings {len(ping)}, "
         f"max {max(ping, default=0) * 1000:.1f} ms; daemon starts {soak.daemon.starts}; seed {args.seed}"
     )
     for problem in soak.problems:

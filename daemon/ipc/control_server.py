@@ -11,9 +11,11 @@ Design notes (why nothing a client sends can crash or wedge the server):
   bounded; no reply is possible).
 - Every reply is sent with ``NOBLOCK`` on a ``ROUTER_MANDATORY`` socket: a vanished client or one that never reads
   costs a counted drop, never a blocked loop.
-- Replies are cached per request id (bounded, least recently used evicted) with a fingerprint of command and args,
-  so a retry is answered from the cache and never executed twice; a retry arriving while its request is still on
-  the worker joins it and gets the same reply. ``unavailable`` replies are not cached (the retry should retry).
+- Replies are cached per request id (bounded in entries and in bytes, least recently used evicted) with a
+  fingerprint of command and args, so a retry is answered from the cache and never executed twice; a retry
+  arriving while its request is still on the worker joins it and gets the same reply. ``unavailable`` replies are
+  not cached (the retry should retry). The byte bound matters: a ``status`` of every run kept is tens of KiB, and a
+  client polling it would fill the 1024 entries with them.
 - Slow commands never delay ``ping``: they run on the worker. When more than ``max_queued`` wait, new ones get
   ``unavailable`` at once. A command that hangs forever blocks only the worker; ``close`` gives up on it after
   ``close_timeout_s`` (the worker is a daemon thread and creates its result socket per job, so the context can
@@ -58,6 +60,7 @@ from daemon.run_manager import RunManager
 log = get_logger("control_server")
 
 DEFAULT_REPLY_CACHE = 1024
+DEFAULT_REPLY_CACHE_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_QUEUED = 32
 _MAX_PARTS = 4  # identity, delimiter, body, and one more to detect extras
 _DRAIN_BATCH = 256
@@ -77,6 +80,7 @@ class ServerStats:
     retries_joined: int = 0
     pending: int = 0
     cached: int = 0
+    cached_bytes: int = 0
     errors: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -93,10 +97,13 @@ class _Job:
 
 
 class _ReplyCache:
-    """Encoded replies by request key with the request fingerprint; least recently used evicted first."""
+    """Encoded replies by request key with the request fingerprint; least recently used evicted first, once more
+    than ``capacity`` entries or ``max_bytes`` of replies are kept (the newest entry is always kept)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int = DEFAULT_REPLY_CACHE_BYTES) -> None:
         self._capacity = capacity
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._entries: collections.OrderedDict[str, tuple[str, bytes]] = collections.OrderedDict()
 
     def get(self, key: str) -> tuple[str, bytes] | None:
@@ -106,13 +113,21 @@ class _ReplyCache:
         return entry
 
     def put(self, key: str, fingerprint: str, data: bytes) -> None:
+        previous = self._entries.get(key)
+        self._bytes += len(data) - (0 if previous is None else len(previous[1]))
         self._entries[key] = (fingerprint, data)
         self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+        while len(self._entries) > 1 and (len(self._entries) > self._capacity or self._bytes > self._max_bytes):
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self._bytes -= len(evicted)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the replies kept."""
+        return self._bytes
 
 
 class ControlServer:
@@ -126,6 +141,7 @@ class ControlServer:
         curve: CurveServerSettings | None = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         reply_cache_size: int = DEFAULT_REPLY_CACHE,
+        reply_cache_bytes: int = DEFAULT_REPLY_CACHE_BYTES,
         max_queued: int = DEFAULT_MAX_QUEUED,
         close_timeout_s: float = 5.0,
     ) -> None:
@@ -137,7 +153,9 @@ class ControlServer:
         self._curve = curve
         self._max_request_bytes = max_request_bytes
         self._close_timeout_s = close_timeout_s
-        self._cache = _ReplyCache(reply_cache_size)
+        if reply_cache_bytes < 1:
+            raise ConfigError(f"reply_cache_bytes must be >= 1. Got {reply_cache_bytes} instead.")
+        self._cache = _ReplyCache(reply_cache_size, reply_cache_bytes)
         self._pending: dict[str, _Pending] = {}
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queued)
         self._counts: collections.Counter[str] = collections.Counter()
@@ -237,7 +255,13 @@ class ControlServer:
         with self._lock:
             counts = {name: self._counts.get(name, 0) for name in _COUNTERS}
             errors = dict(self._errors)
-        return ServerStats(**counts, pending=len(self._pending), cached=len(self._cache), errors=errors)
+        return ServerStats(
+            **counts,
+            pending=len(self._pending),
+            cached=len(self._cache),
+            cached_bytes=self._cache.nbytes,
+            errors=errors,
+        )
 
     def info(self) -> Mapping[str, Any]:
         """The server's facts for ``hello`` and ``status``."""

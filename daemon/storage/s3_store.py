@@ -14,8 +14,11 @@ Design notes:
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -154,13 +157,7 @@ def preflight(store_path: str, settings: S3Settings) -> None:
     """
     location = parse_s3_url(store_path)
     started = time.monotonic()
-    session = make_session(settings)
-    if session.get_credentials() is None:
-        raise StorageError(
-            f"S3 preflight of {location.url} failed: no S3 credentials found (set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY, a shared credentials file, s3.profile, or use an instance role)."
-        )
-    client = client_from_session(session, settings, max_attempts=min(PREFLIGHT_MAX_ATTEMPTS, settings.max_attempts))
+    key, client = _preflight_client(location, settings)
     try:
         _check_bucket(client, location, settings)
         probe = location.object_key(f".acqd-preflight-{uuid.uuid4().hex}")
@@ -168,9 +165,54 @@ def preflight(store_path: str, settings: S3Settings) -> None:
             client.put_object(Bucket=location.bucket, Key=probe, Body=b"acqd preflight probe\n")
         with s3_errors("preflight delete_object", location.bucket, probe):
             client.delete_object(Bucket=location.bucket, Key=probe)
-    finally:
-        client.close()
+    except BaseException:
+        _forget_client(key)  # a failure may be the client's own (stale credentials): the next preflight builds anew
+        raise
     log.info("s3_preflight_ok", url=location.url, endpoint=settings.endpoint, elapsed_s=time.monotonic() - started)
+
+
+# A daemon preflights every S3 run; building a boto3 client each time grew its memory for good (botocore keeps
+# per-client model objects alive: boto/boto3#1670), so clients are kept, per settings and credentials.
+_PREFLIGHT_CLIENTS_MAX = 4
+_preflight_clients: OrderedDict[tuple[str, str], S3Client] = OrderedDict()
+_preflight_lock = threading.Lock()
+
+
+def _preflight_client(location: S3Location, settings: S3Settings) -> tuple[tuple[str, str], S3Client]:
+    """A client for ``settings`` and the credentials the chain yields now (a fresh session resolves them each time,
+    so rotated credentials get their own client); StorageError when there are none."""
+    session = make_session(settings)
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise StorageError(
+            f"S3 preflight of {location.url} failed: no S3 credentials found (set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, a shared credentials file, s3.profile, or use an instance role)."
+        )
+    frozen = credentials.get_frozen_credentials()
+    secret = f"{frozen.access_key}\0{frozen.secret_key}\0{frozen.token}".encode()
+    key = (repr(settings), hashlib.sha256(secret).hexdigest())
+    with _preflight_lock:
+        client = _preflight_clients.pop(key, None)
+        if client is not None:
+            _preflight_clients[key] = client  # most recently used last
+            return key, client
+    client = client_from_session(session, settings, max_attempts=min(PREFLIGHT_MAX_ATTEMPTS, settings.max_attempts))
+    with _preflight_lock:
+        _preflight_clients[key] = client
+        while len(_preflight_clients) > _PREFLIGHT_CLIENTS_MAX:
+            _preflight_clients.popitem(last=False)  # not closed: another preflight may still be using it
+    return key, client
+
+
+def _forget_client(key: tuple[str, str]) -> None:
+    with _preflight_lock:
+        _preflight_clients.pop(key, None)
+
+
+def preflight_clients() -> int:
+    """How many preflight clients are kept (at most 4)."""
+    with _preflight_lock:
+        return len(_preflight_clients)
 
 
 def _check_bucket(client: S3Client, location: S3Location, settings: S3Settings) -> None:

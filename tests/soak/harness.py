@@ -13,6 +13,10 @@ cycle's fault (:mod:`tests.soak.faults`), stop the runs still live, wait for the
 - ``ping`` answered within 1 s every ~0.5 s throughout (except while the daemon is down on purpose);
 - the daemon's RSS and fd count, per daemon start, grow by at most ``RSS_GROWTH_KIB`` / ``FD_GROWTH``.
 
+After a crash (``daemon_kill``) the interrupted local run is resumed (``start`` with ``resume``) into its store for
+a second and stopped: a ``resume`` row, checked like any run, the store then holding the interrupted run's claimed
+frames plus the resumed run's (the gap's padding rows are no frames: :mod:`tests.soak.store_check`).
+
 The soak ends with SIGTERM mid-run: exit status 0, both runs ``finished`` in the run journal, stores intact.
 """
 
@@ -26,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemon.ipc.client import Client
+from daemon.ipc.client import Client, RemoteError
 from daemon.run_journal import RunJournal
 from tests.fixtures.s3 import SeaweedServer, download
 from tests.fixtures.tcp_proxy import TcpProxy
 from tests.soak.daemon_watch import PingSampler, SoakDaemon, proc_stats
-from tests.soak.faults import Fault, schedule
+from tests.soak.faults import FAULTS, Fault, schedule
 from tests.soak.profiles import S3Target, config_yaml, genicam_yaml
 from tests.soak.store_check import StoreReport, check_store, stale_files
 
@@ -41,6 +45,7 @@ RSS_GROWTH_KIB = 96 * 1024
 FD_GROWTH = 24
 RUN_END_TIMEOUT_S = 120.0
 WARMUP_S = (0.8, 1.6)
+RESUMED_FOR_S = 1.0
 
 
 @dataclass
@@ -118,7 +123,8 @@ class Soak:
             deadline = time.monotonic() + seconds
             faults = schedule(self.seed, self.only)
             cycle = 0
-            while time.monotonic() < deadline:
+            every_fault_once = len(self.only or FAULTS)  # the schedule's first pass: on a slow machine, past time
+            while time.monotonic() < deadline or cycle < every_fault_once:
                 cycle += 1
                 self._cycle(cycle, next(faults))
             self._final_sigterm(cycle + 1)
@@ -171,6 +177,28 @@ class Soak:
         for role, status in ends.items():
             self._wait_journal(role, status)
             self._check_run(cycle, fault.name, role, status, allowed[role], note, began)
+        if fault.crash and ends["local"]["state"] == "interrupted":
+            self._resume(cycle, "local", ends["local"])
+
+    def _resume(self, cycle: int, role: str, interrupted: dict[str, Any]) -> None:
+        """``start`` with ``resume``: append to the interrupted run's store for a moment, stop, check it like any
+        other store (its earlier frames counted once: ``frames_claimed`` of the recovered run)."""
+        began = len(self.sampler.latencies)
+        with self.daemon.client() as client:
+            try:
+                run_id = client.resume(interrupted["run_id"])
+            except RemoteError as exc:
+                self.problems.append(f"cycle {cycle} resume {role}: refused: {exc}")
+                return
+            self._runs[role] = run_id
+            _wait_state(client, run_id, ("running", *TERMINAL), 30.0)
+            time.sleep(RESUMED_FOR_S)
+            client.call("stop", {"run_id": run_id})
+            status = _wait_state(client, run_id, TERMINAL)
+        self._wait_journal(role, status)
+        before = int(interrupted["counts"].get("frames_claimed", 0))
+        note = f"resumes {interrupted['run_id']}"
+        self._check_run(cycle, "resume", role, status, {"finished"}, note, began, before=before)
 
     def _final_sigterm(self, cycle: int) -> None:
         began = len(self.sampler.latencies)
@@ -221,12 +249,15 @@ class Soak:
         began: int,
         *,
         stats: bool = True,
+        before: int | None = None,
     ) -> None:
         counts, drops = status.get("counts", {}), status.get("drops", {})
         problems = [] if status["state"] in allowed else [f"state {status['state']} not in {sorted(allowed)}"]
         report = self._store_report(cycle, role)
         problems += report.problems
-        problems += self._books(status["state"], counts, drops, report)
+        problems += self._books(status["state"], counts, drops, report, before or 0)
+        if before is not None and report.resumes == 0:
+            problems.append("a resumed store without an acqd.resumes record")
         data_stale = stale_files(self.root / "data")
         problems += [f"stale {p.name}" for p in data_stale[:3]]
         rss, fds = self._daemon_stats(problems) if stats else (0, 0)
@@ -267,7 +298,11 @@ class Soak:
         return report
 
     @staticmethod
-    def _books(state: str, counts: dict[str, Any], drops: dict[str, int], report: StoreReport) -> list[str]:
+    def _books(
+        state: str, counts: dict[str, Any], drops: dict[str, int], report: StoreReport, before: int = 0
+    ) -> list[str]:
+        """The run's books balance and match its store (``before``: frames an interrupted run this one resumes
+        left in the store)."""
         if state == "interrupted":
             claimed = counts.get("frames_claimed")
             return [] if claimed == report.frames else [f"recovery claims {claimed}, the store holds {report.frames}"]
@@ -276,8 +311,9 @@ class Soak:
         if delivered != stored + sum(drops.values()):
             problems.append(f"books: delivered {delivered} != stored {stored} + dropped {sum(drops.values())}")
         lost = drops.get("worker_lost", 0) + drops.get("storage_error", 0)
-        if not stored <= report.frames <= stored + lost:
-            problems.append(f"the run stored {stored} (lost {lost}), the store holds {report.frames}")
+        if not stored <= report.frames - before <= stored + lost:
+            held = f"{report.frames}" + (f" ({before} before the resume)" if before else "")
+            problems.append(f"the run stored {stored} (lost {lost}), the store holds {held}")
         if state == "finished" and delivered == 0:
             problems.append("no frame delivered")
         if state == "finished" and report.untabled:

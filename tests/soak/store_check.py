@@ -6,10 +6,14 @@ For every array of the run (its output keys):
   and the harness requires none for a run that finished);
 - every chunk (or shard) object the metadata's shape reaches exists (nothing claimed that was not written), for
   level 0 and every frame-table column;
-- frame ids are unique;
+- frame ids are unique (within each run's rows: a resumed store holds several runs);
 - the pixels of each stored frame equal ``radial_sine(frame_id)``. A fake GenTL device that reconnected starts
   again at its frame 0 while acqd's ids continue, so after a row flagged ``AFTER_GAP`` whose pixels are the
   device's frame 0 the expected pattern is ``radial_sine(frame_id - base)`` (``base``: that row's id);
+- a resumed store (``acqd.resumes`` records on the image group, :mod:`daemon.storage.append_plan`): the rows each
+  record says the interrupted run stored without a row are flagged ``ROW_LOST`` (a frame, id unknown: no pixel
+  check), the gap up to ``at_index`` is flagged ``PADDING`` (no frame: not counted in ``frames``), both with frame
+  id -1, and no other row carries either flag;
 - no ``*.partial`` / ``*.tmp`` file is left under the store.
 """
 
@@ -26,6 +30,7 @@ import numpy as np
 
 from daemon.cameras.pattern import radial_sine
 from daemon.ipc.frame import FrameFlags
+from daemon.storage.frame_table import PADDING, ROW_LOST
 
 STALE_SUFFIXES = (".partial", ".tmp")
 COLUMNS = ("frame_id", "device_timestamp_ns", "host_time_ns", "flags")
@@ -36,9 +41,12 @@ class StoreReport:
     """What one store holds and what is wrong with it (``problems`` empty: every invariant holds)."""
 
     store: str
-    frames: int = 0
+    frames: int = 0  # frames level 0 holds (a resumed store's padding excluded)
     reconnects: int = 0
     untabled: int = 0  # frames level 0 holds beyond the frame table's rows (the table lags after a crash)
+    padding: int = 0  # rows of a resumed store's gap: no frame (not counted in ``frames``)
+    row_lost: int = 0  # frames an interrupted run stored without their row (counted in ``frames``, id unknown)
+    resumes: int = 0  # resumes recorded in the images' ``acqd.resumes`` attributes
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -84,17 +92,71 @@ def _check_array(root: Path, key: str, report: StoreReport) -> None:
     if len(ids) > frames:
         report.problems.append(f"{key or '/'}: the frame table claims {len(ids)} rows, level 0 {frames} frames")
     report.untabled += max(0, frames - len(ids))
-    if len(np.unique(ids)) != len(ids):
-        report.problems.append(f"{key or '/'}: frame ids stored twice: {len(ids) - len(np.unique(ids))}")
+    records = resume_records(group[key] if key else group)
+    segments = _segments(key, records, ids, flags, report)
+    padding = int(np.count_nonzero(flags & PADDING))
+    report.padding += padding
+    report.row_lost += int(np.count_nonzero(flags & ROW_LOST))
+    report.resumes += len(records)
+    report.frames += frames - padding
     count = min(frames, len(ids))
     images = np.asarray(image[:count])
-    report.frames += frames
-    base = 0
-    for row in range(count):
+    for start, stop in segments:
+        _check_pixels(key, ids, flags, images, range(start, min(stop, count)), report)
+
+
+def resume_records(node: Any) -> list[dict[str, Any]]:
+    """The image group's ``acqd.resumes`` records (one per resume of the run that wrote it)."""
+    records = dict(node.attrs).get("acqd", {}).get("resumes", [])
+    return [dict(record) for record in records]
+
+
+def _segments(
+    key: str, records: list[dict[str, Any]], ids: np.ndarray, flags: np.ndarray, report: StoreReport
+) -> list[tuple[int, int]]:
+    """The row ranges each run wrote (split at every resume's ``at_index``), after checking the gap rows: a row
+    flagged padding or lost has frame id -1 and lies in a recorded gap (lost: before its ``claimed_before``,
+    padding: from there to ``at_index``), and frame ids are unique within each run's rows."""
+    name = key or "/"
+    expected = np.zeros(len(ids), dtype=flags.dtype)
+    starts = [0]
+    for record in records:
+        rows_before, before, at = record["table_rows_before"], record["claimed_before"], record["at_index"]
+        if not rows_before <= before <= at:
+            report.problems.append(f"{name}: resume record out of order: {record}")
+            continue
+        expected[rows_before:before] = ROW_LOST
+        expected[before:at] = PADDING
+        starts.append(at)
+    marked = flags & (ROW_LOST | PADDING)
+    wrong = np.flatnonzero(marked != expected[: len(flags)])
+    if len(wrong):
+        row = int(wrong[0])
+        report.problems.append(f"{name}: row {row} flags {int(flags[row])}, the resume records expect {expected[row]}")
+    if (ids[marked != 0] != -1).any():
+        report.problems.append(f"{name}: a padding or lost row has a frame id")
+    segments = list(itertools.pairwise([*starts, len(ids)]))
+    for start, stop in segments:
+        real = ids[start:stop][marked[start:stop] == 0]
+        if len(np.unique(real)) != len(real):
+            report.problems.append(f"{name}: frame ids stored twice: {len(real) - len(np.unique(real))}")
+    return segments
+
+
+def _check_pixels(
+    key: str, ids: np.ndarray, flags: np.ndarray, images: np.ndarray, rows: range, report: StoreReport
+) -> None:
+    """Each frame of one run's rows equals its reference pattern (padding and lost rows have none to compare). A
+    resumed run's camera may count from 0 again at its first row, as after a reconnect."""
+    base, first = 0, rows.start > 0
+    for row in rows:
+        if flags[row] & (ROW_LOST | PADDING):
+            continue
         frame_id, pixels = int(ids[row]), images[row]
+        restarted, first = first or bool(flags[row] & FrameFlags.AFTER_GAP), False
         if _matches(pixels, frame_id - base):
             continue
-        if flags[row] & FrameFlags.AFTER_GAP and _matches(pixels, 0):
+        if restarted and _matches(pixels, 0):
             base = frame_id  # the device reconnected and counts from 0 again
             report.reconnects += 1
             continue

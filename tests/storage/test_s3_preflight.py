@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 
 from daemon.errors import ConfigError, StorageError
 from daemon.storage.s3_settings import S3Settings
-from daemon.storage.s3_store import preflight
+from daemon.storage.s3_store import preflight, preflight_clients
 from tests.fixtures.s3 import SeaweedServer, free_ports
 
 pytestmark = pytest.mark.s3
@@ -18,6 +19,25 @@ def test_preflight_passes_and_leaves_nothing_behind(s3_server: SeaweedServer, s3
     bucket = s3_server.make_bucket()
     preflight(f"s3://{bucket}/runs/a.zarr", s3_settings)
     assert s3_server.client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_repeated_preflights_reuse_their_client_and_a_failure_forgets_it(
+    s3_server: SeaweedServer, s3_settings: S3Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = s3_server.make_bucket()
+    preflight(f"s3://{bucket}/a.zarr", s3_settings)
+    kept = preflight_clients()
+    for _ in range(5):  # a daemon preflights every run: no new client (and its botocore models) each time
+        preflight(f"s3://{bucket}/a.zarr", s3_settings)
+    assert preflight_clients() == kept
+    secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "WRONGVALUE0123456789")  # other credentials: another client
+    with pytest.raises(StorageError, match="access denied"):
+        preflight(f"s3://{bucket}/a.zarr", s3_settings)
+    assert preflight_clients() == kept  # the failed one is not kept
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    preflight(f"s3://{bucket}/a.zarr", s3_settings)
+    assert preflight_clients() == kept
 
 
 def test_a_missing_bucket_is_named(s3_server: SeaweedServer, s3_settings: S3Settings) -> None:

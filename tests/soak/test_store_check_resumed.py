@@ -1,0 +1,87 @@
+"""The soak's store checker understands a resumed store: the gap's padding rows are no frames, the rows the crash
+lost are frames without an id, each run's ids are unique on their own; a padding row with a frame id, or a flag
+where no resume record puts one, is reported."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+
+from daemon.storage.frame_table import PADDING
+from tests.serve.daemon_process import spawn_daemon, wait_for_state
+from tests.soak.store_check import check_store
+from tests.soak.test_resume import PROFILE, crash_mid_run, wait_recovered
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], int]:
+    """A store written by a run, SIGKILLed with its daemon, then resumed for half a second: (store, the resume
+    figures of the run summary, frames the resumed run stored)."""
+    tmp_path = tmp_path_factory.mktemp("resumed")
+    state = tmp_path / "state"
+    first, run_id = crash_mid_run(tmp_path, state)
+    env = {"STATE_DIRECTORY": str(state), "RUNTIME_DIRECTORY": str(first.runtime)}
+    second = spawn_daemon(tmp_path, profiles={"live": PROFILE}, env=env)
+    try:
+        with second.client(timeout_s=10.0) as client:
+            wait_recovered(client, run_id)
+            new_id = client.resume(run_id)
+            wait_for_state(client, new_id, ("running",))
+            time.sleep(0.5)
+            client.stop(new_id)
+            assert wait_for_state(client, new_id)["state"] == "finished"
+        summary = next(e for e in second.logs() if e.get("event") == "run_summary" and e.get("run_id") == new_id)
+    finally:
+        second.close()
+        first.close()
+    return second.data_root / "live.zarr", summary["resume"][""], summary["stored"]
+
+
+@pytest.mark.timeout(60)
+def test_a_resumed_store_passes_with_its_gap_counted(resumed: tuple[Path, dict[str, Any], int]) -> None:
+    store, resume, stored = resumed
+    report = check_store(store)
+    assert report.problems == []
+    assert report.resumes == 1
+    assert report.padding == resume["padding_frames"]
+    assert report.row_lost == resume["claimed_before"] - resume["table_rows_before"]
+    assert report.frames == resume["claimed_before"] + stored
+
+
+@pytest.mark.timeout(60)
+def test_a_padding_row_with_a_frame_id_is_reported(resumed: tuple[Path, dict[str, Any], int], tmp_path: Path) -> None:
+    store, resume, _ = resumed
+    if resume["padding_frames"] == 0:
+        pytest.skip("the crash left no gap to tamper with")
+    copy = _copy(store, tmp_path)
+    ids = zarr.open_array(str(copy / "frames" / "frame_id"), mode="r+")
+    ids[resume["claimed_before"]] = 7
+    assert "/: a padding or lost row has a frame id" in check_store(copy).problems
+
+
+@pytest.mark.timeout(60)
+def test_a_padding_flag_outside_the_recorded_gap_is_reported(
+    resumed: tuple[Path, dict[str, Any], int], tmp_path: Path
+) -> None:
+    store, resume, _ = resumed
+    copy = _copy(store, tmp_path)
+    flags = zarr.open_array(str(copy / "frames" / "flags"), mode="r+")
+    row = resume["at_index"] + 1
+    flags[row] = np.uint8(PADDING)
+    problems = check_store(copy).problems
+    assert any(f"row {row} flags {PADDING}, the resume records expect 0" in p for p in problems), problems
+
+
+def _copy(store: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / store.name
+    shutil.copytree(store, copy)
+    return copy
