@@ -48,6 +48,15 @@ def crash_mid_run(tmp_path: Path, state: Path) -> tuple[DaemonProcess, str]:
     return first, run_id
 
 
+def restart_after_crash(tmp_path: Path) -> tuple[DaemonProcess, DaemonProcess, str]:
+    """:func:`crash_mid_run` (state in ``tmp_path/state``), then a second daemon on the same state and runtime
+    folders: the crashed daemon, the new one and the run id."""
+    state = tmp_path / "state"
+    first, run_id = crash_mid_run(tmp_path, state)
+    env = {"STATE_DIRECTORY": str(state), "RUNTIME_DIRECTORY": str(first.runtime)}
+    return first, spawn_daemon(tmp_path, profiles={"live": PROFILE}, env=env), run_id
+
+
 def refused(call: Any, code: str, match: str) -> None:
     with pytest.raises(RemoteError) as caught:
         call()
@@ -83,10 +92,7 @@ def check_resumed_store(store: Path, resume: dict[str, Any], stored: int) -> Non
 
 @pytest.mark.timeout(60)
 def test_an_interrupted_run_is_resumed_into_its_store_with_the_gap_recorded(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    first, run_id = crash_mid_run(tmp_path, state)
-    env = {"STATE_DIRECTORY": str(state), "RUNTIME_DIRECTORY": str(first.runtime)}
-    second = spawn_daemon(tmp_path, profiles={"live": PROFILE}, env=env)
+    first, second, run_id = restart_after_crash(tmp_path)
     try:
         with second.client(timeout_s=10.0) as client:
             interrupted = wait_recovered(client, run_id)
@@ -121,7 +127,7 @@ def test_an_interrupted_run_is_resumed_into_its_store_with_the_gap_recorded(tmp_
         assert event["run_id"] == new_id
         assert event["resumes"] == run_id
         assert event["arrays"][""]["at_index"] == resume["at_index"]
-        journal = RunJournal(state)
+        journal = RunJournal(tmp_path / "state")
         assert journal.read(run_id).resumed_by == new_id  # type: ignore[union-attr]
         assert journal.read(new_id).resumes == run_id  # type: ignore[union-attr]
     finally:

@@ -13,9 +13,9 @@ import pytest
 import zarr
 
 from daemon.storage.frame_table import PADDING
-from tests.serve.daemon_process import spawn_daemon, wait_for_state
+from tests.serve.daemon_process import wait_for_state
 from tests.soak.store_check import check_store
-from tests.soak.test_resume import PROFILE, crash_mid_run, wait_recovered
+from tests.soak.test_resume import restart_after_crash, wait_recovered
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +25,7 @@ def resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     """A store written by a run, SIGKILLed with its daemon, then resumed for half a second: (store, the resume
     figures of the run summary, frames the resumed run stored)."""
     tmp_path = tmp_path_factory.mktemp("resumed")
-    state = tmp_path / "state"
-    first, run_id = crash_mid_run(tmp_path, state)
-    env = {"STATE_DIRECTORY": str(state), "RUNTIME_DIRECTORY": str(first.runtime)}
-    second = spawn_daemon(tmp_path, profiles={"live": PROFILE}, env=env)
+    first, second, run_id = restart_after_crash(tmp_path)
     try:
         with second.client(timeout_s=10.0) as client:
             wait_recovered(client, run_id)
