@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import gc
 import os
 from pathlib import Path
 
@@ -66,3 +68,25 @@ def test_configure_again_between_acquisitions(fake_cti: Path) -> None:
     assert frame is not None
     assert frame.frame_id == 0
     np.testing.assert_array_equal(frame.pixels, pattern.radial_sine(0, 16, 32, np.uint8))
+
+
+def test_closed_cameras_leave_no_acquirer_or_node_map_behind(fake_cti: Path) -> None:
+    # harvesters' ImageAcquirer and genicam's ChunkAdapter each register weakref.finalize(self, self.<bound method>),
+    # which keeps them (and their node maps) alive until interpreter exit unless the finalizer is run or detached:
+    # a daemon opening cameras run after run grew by ~270 KB per run.
+    def alive() -> collections.Counter[str]:
+        gc.collect()
+        names = ("ImageAcquirer", "ChunkAdapterGeneric", "NodeMap")
+        return collections.Counter(type(o).__name__ for o in gc.get_objects() if type(o).__name__ in names)
+
+    before = alive()
+    for _ in range(10):
+        cam = GenicamCamera(fake_settings(fake_cti))
+        cam.open()
+        cam.configure()
+        cam.start()
+        assert cam.read(2.0) is not None
+        cam.stop()
+        cam.close()
+    del cam
+    assert alive() == before
