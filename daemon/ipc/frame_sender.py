@@ -128,7 +128,7 @@ class FrameSender:
         self._done = threading.Event()
         self._last_heard = self._last_sent = 0.0
         self._ring: RingWriter | None = None  # the worker's ring, used by the I/O thread only
-        self._ring_frames = self._inline_frames = 0
+        self._ring_frames = 0  # of the frames sent, those through the ring (the rest went inline)
         poll_s = min(settings.heartbeat_interval_s / 2, _POLL_MAX_S)
         self._io.start(self._step, self._drain_socket, self._on_io_error, poll_s)
         self._log.info("frame_stream_bound", endpoint=self.endpoint)
@@ -310,7 +310,6 @@ class FrameSender:
             header = FrameHeader.with_seq(item.header, seq)
             offset = None if self._ring is None else self._ring.place(seq, item.frame.pixels)
             if offset is None:
-                self._inline_frames += 1
                 self._send([header, item.frame.pixels])
             else:
                 self._ring_frames += 1
@@ -411,8 +410,8 @@ class FrameSender:
             stored=stats.frames_stored,
             lost_at_final=unstored,
             dropped=stats.balance.dropped.total,
-            ring_frames=self._ring_frames,
-            inline_frames=self._inline_frames,
+            ring_frames=stats.frames_via_ring,
+            inline_frames=stats.frames_sent - stats.frames_via_ring,
         )
         self._done.set()
 

@@ -6,7 +6,6 @@ request, nothing appears in the data root, and its memory and open descriptors s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from daemon.ipc.client import Client, RemoteError
 from tests.profiles.test_bad_profiles import CASES, Expected, expectations
-from tests.serve.daemon_process import DaemonProcess, running_daemon
+from tests.serve.daemon_process import DaemonProcess, open_fds, rss_kib, running_daemon
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +26,6 @@ FD_SLACK = 2
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     with running_daemon(tmp_path_factory.mktemp("corpus")) as process:
         yield process
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for process {pid}")
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def refusal(client: Client, command: str, text: str) -> RemoteError:

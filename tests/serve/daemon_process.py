@@ -25,6 +25,7 @@ import numpy as np
 from daemon.cameras import pattern
 from daemon.ipc.client import Client, ControlTimeout
 from daemon.ipc.events import Event, Events
+from daemon.metrics import process_rss_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 TERMINAL = ("finished", "aborted", "failed")
@@ -287,3 +288,14 @@ def assert_store_matches_pattern(path: Path, key: str = "", size: int = 64, bits
     assert len(np.unique(frame_ids)) == len(frame_ids)
     np.testing.assert_array_equal(images, expected_frames(frame_ids, size, bits))
     return len(frame_ids)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of process ``pid`` in KiB (:func:`daemon.metrics.process_rss_bytes`)."""
+    rss = process_rss_bytes(pid)
+    assert rss is not None, f"no VmRSS for process {pid}"
+    return rss // 1024
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))

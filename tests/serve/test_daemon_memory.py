@@ -10,7 +10,6 @@ replies of every run kept).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -21,23 +20,12 @@ from daemon.errors import ConfigError
 from daemon.ipc.client import Client
 from daemon.ipc.control_server import ControlServer
 from tests.control.run_manager_double import InMemoryRunManager
-from tests.serve.daemon_process import DaemonProcess, running_daemon, sim_profile
+from tests.serve.daemon_process import DaemonProcess, open_fds, rss_kib, running_daemon, sim_profile
 
 WARMUP_RUNS = 10
 MEASURED_RUNS = 15
 RSS_GROWTH_BOUND_KIB = 8 * 1024
 FD_SETTLE_S = 3.0
-
-
-def proc_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-def proc_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def run_once(client: Client, timeout_s: float = 20.0) -> None:
@@ -57,7 +45,7 @@ def run_once(client: Client, timeout_s: float = 20.0) -> None:
 def settled_fds(daemon: DaemonProcess, expected: int) -> int:
     """The daemon's fd count once it is back to ``expected`` (a finished run's journal close may lag a little)."""
     deadline = time.monotonic() + FD_SETTLE_S
-    while (fds := proc_fds(daemon.proc.pid)) != expected and time.monotonic() < deadline:
+    while (fds := open_fds(daemon.proc.pid)) != expected and time.monotonic() < deadline:
         time.sleep(0.1)
     return fds
 
@@ -70,11 +58,11 @@ def test_rss_and_fds_stay_flat_after_warm_up(tmp_path: Path) -> None:
         for _ in range(WARMUP_RUNS):
             run_once(client)
         time.sleep(0.3)
-        rss0, fds0 = proc_rss_kib(pid), proc_fds(pid)
+        rss0, fds0 = rss_kib(pid), open_fds(pid)
         samples = []
         for _ in range(MEASURED_RUNS):
             run_once(client)
-            samples.append((proc_rss_kib(pid), settled_fds(daemon, fds0)))
+            samples.append((rss_kib(pid), settled_fds(daemon, fds0)))
         assert client.ping()
     growth = max(rss for rss, _ in samples) - rss0
     assert growth < RSS_GROWTH_BOUND_KIB, f"RSS {rss0} KiB after warm-up, then {[rss for rss, _ in samples]}"
