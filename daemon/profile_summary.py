@@ -10,8 +10,8 @@ Design notes:
 - Sizes are uncompressed bytes (the upper bound of what lands on the store).
 - Rates need the camera's frame rate: a free-running simulated camera's ``frame_period_s``, a GenICam camera's
   ``frame_rate_hz``. Without one (software or hardware trigger, unpaced), rates are left out.
-- Writer memory is the chunk-group blocks the engine allocates (``BUFFERS_PER_OPEN_GROUP`` per open group, see
-  :mod:`daemon.storage.array_writer`), for every resolution level of a pyramid (planned as the engine plans them,
+- Writer memory is the chunk-group blocks the engine allocates (:func:`daemon.storage.array_writer.block_capacity`
+  for the profile's storage threads), for every resolution level of a pyramid (planned as the engine plans them,
   :func:`daemon.storage.multiscale.plan_image_levels`); the downsampler's partial output frames
   (:func:`daemon.storage.pyramid.max_open_blocks`) are left out. The queue budget (``acquisition.queue_bytes``)
   comes on top, per camera.
@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 from daemon.profile import Profile
 from daemon.profile_cameras import CameraProfile
-from daemon.storage.array_writer import BUFFERS_PER_OPEN_GROUP
+from daemon.storage.array_writer import block_capacity, plan_jobs
 from daemon.storage.layout import ArrayLayout, Clamp, build_layout
 from daemon.storage.multiscale import plan_image_levels
 from daemon.storage.settings import DimensionType, ZarrVersion
+from daemon.storage.stream import IO_WAIT_WORKERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ def _summarize_camera(profile: Profile, camera: CameraProfile) -> ArraySummary:
     objects = None if frames is None else -(-frames // frames_per_row) * layout.objects_per_row
     planned = plan_image_levels(array, layout)
     halved = dims[0].kind is DimensionType.SPACE
+    workers = profile.stream.threads + IO_WAIT_WORKERS
     return ArraySummary(
         camera=camera.name,
         output_key=array.output_key,
@@ -113,7 +115,7 @@ def _summarize_camera(profile: Profile, camera: CameraProfile) -> ArraySummary:
         frame_rate_hz=rate,
         mb_per_s=None if rate is None else rate * frame_bytes / 1e6,
         objects_per_s=None if rate is None else rate * layout.objects_per_row / frames_per_row,
-        writer_bytes=sum(_writer_bytes(level.layout, itemsize) for level in planned),
+        writer_bytes=sum(_writer_bytes(level.layout, itemsize, workers) for level in planned),
         queue_bytes=profile.acquisition.queue_bytes,
         clamps=tuple(clamps),
         levels=tuple(_level_shape(level.layout, shape[0], n, halved) for n, level in enumerate(planned)),
@@ -121,10 +123,10 @@ def _summarize_camera(profile: Profile, camera: CameraProfile) -> ArraySummary:
     )
 
 
-def _writer_bytes(layout: ArrayLayout, itemsize: int) -> int:
+def _writer_bytes(layout: ArrayLayout, itemsize: int, workers: int) -> int:
     tile_bytes = layout.chunks[-2] * layout.chunks[-1] * itemsize
     block_bytes = layout.chunks_per_group * math.prod(layout.chunks[: layout.ns]) * tile_bytes
-    return BUFFERS_PER_OPEN_GROUP * layout.max_open_groups() * block_bytes
+    return block_capacity(layout, len(plan_jobs(layout, itemsize)), workers) * block_bytes
 
 
 def _level_shape(layout: ArrayLayout, outer0: int, level: int, outer_halved: bool) -> tuple[int, ...]:

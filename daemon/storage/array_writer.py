@@ -13,10 +13,13 @@ Threads and ownership:
   whose every chunk was written are still finalized: what was complete before the failure stays readable.
 
 Design notes:
-- Memory: at most ``2 x max_open_groups`` blocks exist (double buffering); acquiring a block blocks the appending
-  thread while the workers catch up. Nothing written is ever read back. The finalizer's queue is bounded too: this
-  level reserves room for the objects of its blocks plus ``FINALIZER_LAG_GROUPS`` groups more, and submitting
-  beyond that blocks the appending thread while fsync catches up (memory stays flat when the disk lags).
+- Memory: at most :func:`block_capacity` blocks exist: the open groups, and as many flushed ones again (double
+  buffering), or more when groups are small, so that every worker has a job: 512x512 frames in 512x512 chunks make
+  one job per group, and two blocks left one of two workers idle (512x512 uint8, zstd: 135% CPU of 200%).
+  Acquiring a block blocks the appending thread while the workers catch up. Nothing written is ever read back.
+  The finalizer's queue is bounded too: this level reserves room for the objects of its blocks plus
+  ``FINALIZER_LAG_GROUPS`` groups more, and submitting beyond that blocks the appending thread while fsync catches
+  up (memory stays flat when the disk lags).
 - Jobs: one per chunk (compressed into the worker's reused output buffer, then written), or several small chunks
   of one object per job (at least ``MIN_JOB_BYTES``), so a group splits into enough jobs to keep every worker busy
   and the per-job Python overhead stays negligible.
@@ -56,7 +59,6 @@ from daemon.storage.shard import ShardBuilder
 from daemon.storage.sink import Store
 from daemon.storage.stats import Counters
 
-BUFFERS_PER_OPEN_GROUP = 2
 FINALIZER_LAG_GROUPS = 2  # groups of objects that may wait for fsync beyond those still compressing
 MIN_JOB_BYTES = 4 << 20  # small chunks of one object are compressed and written together, one job
 
@@ -111,6 +113,34 @@ class _Runtime:
     counters: Counters
 
 
+Jobs = list[tuple[tuple[int, int], list[tuple[int, int]]]]
+
+
+def plan_jobs(layout: ArrayLayout, itemsize: int) -> Jobs:
+    """The worker jobs of one group: ``(object tile, chunk tiles)``, one chunk each, or consecutive chunks of one
+    object so that a job holds at least ``MIN_JOB_BYTES`` (small chunks)."""
+    ty, tx = layout.tiles
+    oy, ox = layout.object_chunks[-2:]
+    by_object: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for y in range(ty):
+        for x in range(tx):
+            by_object.setdefault((y // oy, x // ox), []).append((y, x))
+    chunk_nbytes = math.prod(layout.chunks) * itemsize
+    per_job = max(1, MIN_JOB_BYTES // max(1, chunk_nbytes))
+    return [
+        (tile, chunks[start : start + per_job])
+        for tile, chunks in by_object.items()
+        for start in range(0, len(chunks), per_job)
+    ]
+
+
+def block_capacity(layout: ArrayLayout, jobs_per_group: int, workers: int) -> int:
+    """The chunk-group blocks a level may hold: its open groups, and as many flushed ones again, or enough of them
+    to give every worker a job when groups are small (see the design notes)."""
+    open_groups = layout.max_open_groups()
+    return open_groups + max(open_groups, -(-max(1, workers) // max(1, jobs_per_group)))
+
+
 class ArrayWriter:
     def __init__(
         self,
@@ -121,7 +151,9 @@ class ArrayWriter:
         counters: Counters,
         metadata_interval_s: float = 0.25,
         start: WriterStart | None = None,
+        workers: int = 1,
     ) -> None:
+        """``workers``: the threads of ``executor`` (how many jobs may run at once; sizes the buffer pool)."""
         self._t = target
         self._rt = _Runtime(executor, finalizer, latch, counters)
         layout = target.layout
@@ -129,11 +161,11 @@ class ArrayWriter:
         self._interval = metadata_interval_s
         ns_chunks = layout.chunks[: layout.ns]
         block_shape = (*layout.tiles, *ns_chunks, layout.chunks[-2], layout.chunks[-1])
-        capacity = BUFFERS_PER_OPEN_GROUP * layout.max_open_groups()
+        self._jobs = plan_jobs(layout, target.dtype.itemsize)
+        capacity = block_capacity(layout, len(self._jobs), workers)
         self._pool = BufferPool(block_shape, target.dtype, capacity, latch)
         self._groups: dict[tuple[int, ...], _Group] = {}
         self._sets: dict[tuple[int, ...], _ObjectSet] = {}
-        self._jobs = self._plan_jobs()
         ty, tx = layout.object_tiles()
         self._finalizer_slots = (capacity + FINALIZER_LAG_GROUPS * layout.max_open_groups()) * ty * tx
         finalizer.reserve(self._finalizer_slots)
@@ -300,23 +332,6 @@ class ArrayWriter:
         for tile, builder in object_set.builders.items():
             futures = object_set.futures.get(tile, [])
             self._rt.finalizer.submit(_bind(self._finalize_object, builder, futures, row))
-
-    def _plan_jobs(self) -> list[tuple[tuple[int, int], list[tuple[int, int]]]]:
-        """The worker jobs of one group: ``(object tile, chunk tiles)``, one chunk each, or consecutive chunks of one
-        object so that a job holds at least ``MIN_JOB_BYTES`` (small chunks)."""
-        ty, tx = self._layout.tiles
-        oy, ox = self._layout.object_chunks[-2:]
-        by_object: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for y in range(ty):
-            for x in range(tx):
-                by_object.setdefault((y // oy, x // ox), []).append((y, x))
-        chunk_nbytes = math.prod(self._layout.chunks) * self._t.dtype.itemsize
-        per_job = max(1, MIN_JOB_BYTES // max(1, chunk_nbytes))
-        return [
-            (tile, chunks[start : start + per_job])
-            for tile, chunks in by_object.items()
-            for start in range(0, len(chunks), per_job)
-        ]
 
     # -- worker threads -----------------------------------------------------------------------------------------
 

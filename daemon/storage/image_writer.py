@@ -74,6 +74,7 @@ class ImageWriter:
         latch: ErrorLatch,
         counters: Counters,
         starts: Sequence[WriterStart] | None = None,
+        workers: int = 1,
     ) -> None:
         self._settings = settings
         self._version = version
@@ -92,7 +93,7 @@ class ImageWriter:
             path = metadata.join(settings.output_key, p.level.path)
             target = ArrayTarget(store, path, version, p.layout, settings.dtype, codec, names)
             start = None if starts is None else starts[n]
-            self.writers.append(ArrayWriter(target, executor, finalizer, latch, counters, start=start))
+            self.writers.append(ArrayWriter(target, executor, finalizer, latch, counters, start=start, workers=workers))
         self._feeder = PyramidFeeder(settings, planned, self.writers) if len(planned) > 1 else None
         if self._feeder is not None:
             log.info(

@@ -88,6 +88,7 @@ class ZarrStream:
                     self._latch,
                     self._counters,
                     None if append is None else append.starts(a.output_key),
+                    workers=self._workers,
                 )
                 for a in settings.arrays
             }

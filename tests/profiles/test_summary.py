@@ -4,6 +4,7 @@ against the real storage engine writing the same profile."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from structlog.testing import capture_logs
 from daemon.profile import load_profile, parse_profile
 from daemon.profile_summary import ArraySummary, format_summary, human_bytes, summarize
 from daemon.storage import ZarrStream
+from daemon.storage.stream import IO_WAIT_WORKERS
 
 PROFILES = Path(__file__).resolve().parents[2] / "config" / "profiles"
 MIB = 2**20
@@ -37,7 +39,10 @@ def test_5d_figures_by_hand(tmp_path: Path) -> None:
     assert stack.shard_shape == (4, 1, 16, 256, 256)
     assert stack.objects == 3 * 2  # ceil(10 / 4) rows x 2 channels
     assert stack.objects_per_s == pytest.approx(500 * 2 / (4 * 32))
-    assert stack.writer_bytes == 2 * (2 * 2) * 16 * 128 * 128 * 2  # 2 blocks of 4 tiles x 16 planes
+    # One group (4 tiles x 16 planes, 2 MiB) is one job, so the pool holds the open group plus one flushed group
+    # per worker (max_threads: 0 is one thread per core, plus the worker that waits on the disk).
+    workers = (os.cpu_count() or 1) + IO_WAIT_WORKERS
+    assert stack.writer_bytes == (1 + workers) * (2 * 2) * 16 * 128 * 128 * 2
 
 
 def test_rates_are_left_out_when_the_profile_does_not_fix_the_frame_rate(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from daemon.storage import CompressionSettings, ZarrVersion
-from daemon.storage.array_writer import ArrayTarget, ArrayWriter
+from daemon.storage.array_writer import ArrayTarget, ArrayWriter, block_capacity, plan_jobs
 from daemon.storage.codec import ChunkCodec
 from daemon.storage.finalizer import Finalizer
 from daemon.storage.latch import ErrorLatch
@@ -72,13 +72,15 @@ class Rig:
 def make_rig() -> Iterator[object]:
     rigs: list[Rig] = []
 
-    def make(store: MemoryStore, layout: ArrayLayout, compression: CompressionSettings | None = None) -> Rig:
+    def make(
+        store: MemoryStore, layout: ArrayLayout, compression: CompressionSettings | None = None, workers: int = 1
+    ) -> Rig:
         latch = ErrorLatch(store.url)
-        executor = ThreadPoolExecutor(2)
+        executor = ThreadPoolExecutor(max(2, workers))
         finalizer = Finalizer(latch, idle_s=0.05)
         dtype = np.dtype("uint16")
         target = ArrayTarget(store, "0", ZarrVersion.V3, layout, dtype, ChunkCodec(compression, dtype), ("t", "y", "x"))
-        writer = ArrayWriter(target, executor, finalizer, latch, Counters(), metadata_interval_s=0.0)
+        writer = ArrayWriter(target, executor, finalizer, latch, Counters(), metadata_interval_s=0.0, workers=workers)
         writer.write_metadata(0)
         rig = Rig(writer, finalizer, executor, latch)
         rigs.append(rig)
@@ -167,3 +169,37 @@ def test_append_blocks_while_the_store_is_stalled(make_rig) -> None:
     assert done.is_set()
     rig.close()
     assert rig.writer.frames_stored == 10
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_small_groups_get_a_flushed_block_per_worker(make_rig, workers: int) -> None:
+    store = GatedStore()
+    layout = ArrayLayout(shape=(0, 4, 4), chunks=(1, 4, 4), shard_chunks=None)  # one group (and job) per frame
+    assert len(plan_jobs(layout, 2)) == 1
+    rig = make_rig(store, layout, workers=workers)
+    frames = random_frames(10, 4, 4, "uint16")
+    thread = threading.Thread(target=rig.writer.append, args=(frames,))
+    thread.start()
+    try:
+        time.sleep(0.3)  # every block in flight is stuck: one per worker, plus the one being filled
+        assert rig.writer.frames_appended == 1 + max(1, workers)
+        assert rig.writer.buffers_allocated == 1 + max(1, workers)
+    finally:
+        store.gate.set()
+    thread.join(10)
+    rig.close()
+    assert rig.writer.frames_stored == 10
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunks", "workers", "blocks"),
+    [
+        ((0, 2048, 2048), (64, 512, 512), 3, 2),  # 16 jobs a group: double buffering is enough
+        ((0, 512, 512), (64, 512, 512), 3, 4),  # one job a group: one flushed block per worker
+        ((0, 512, 512), (64, 512, 512), 1, 2),
+        ((0, 4, 512, 512), (2, 1, 512, 512), 3, 8),  # 4 groups open at once (one per channel) and 4 flushed
+    ],
+)
+def test_block_capacity(shape, chunks, workers: int, blocks: int) -> None:
+    layout = ArrayLayout(shape=shape, chunks=chunks, shard_chunks=None)
+    assert block_capacity(layout, len(plan_jobs(layout, 2)), workers) == blocks
