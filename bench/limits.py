@@ -5,7 +5,8 @@
   cache or with ``O_DIRECT`` (``direct``); each file is fsynced on a thread of its own and its cached pages are
   then dropped (the fastest buffered pattern found on this kind of machine, see ``daemon/storage/file_store.py``).
   MB/s = bytes / wall time, every file fsynced. The run takes the best of 1 and 2 streams, buffered and direct.
-- ``limit-compress``: Blosc level 1 (the case's codec) with byte shuffle on the case's own chunks (the same frames,
+- ``limit-compress``: Blosc level 1 (the case's codec) with byte shuffle and the block size acqd uses (the run gives
+  tensorstore and zarr-python the same one; acquire-zarr has no such setting) on the case's own chunks (the same frames,
   cut into ``chunk_t x chunk_xy x chunk_xy`` chunks), on ``threads`` threads, each compressing into a reused output
   buffer through ``blosc_compress_ctx`` (numcodecs' bundled Blosc, one Blosc thread per call: the fastest way we
   know). MB/s counts input bytes; ``ratio`` is input / output bytes.
@@ -103,14 +104,14 @@ def compress_limit(spec: Spec) -> Result:
             tile = frames[(j * chunk_t + t) % len(frames), y : y + cxy, x : x + cxy]
             chunk[t, : tile.shape[0], : tile.shape[1]] = tile
         chunks.append(chunk)
-    fn, cname = _blosc(), spec["codec"].encode()
+    fn, cname, block = _blosc(), spec["codec"].encode(), spec["blocksize"]
     local = threading.local()
 
     def compress(chunk: np.ndarray) -> int:
         out = getattr(local, "out", None)
         if out is None:
             out = local.out = np.ones(chunk.nbytes + 16, np.uint8)
-        n: int = fn(1, 1, chunk.itemsize, chunk.nbytes, chunk.ctypes.data, out.ctypes.data, out.nbytes, cname, 0, 1)
+        n: int = fn(1, 1, chunk.itemsize, chunk.nbytes, chunk.ctypes.data, out.ctypes.data, out.nbytes, cname, block, 1)
         return n
 
     with ThreadPoolExecutor(spec["threads"]) as pool:

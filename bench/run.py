@@ -42,6 +42,7 @@ if str(REPO) not in sys.path:
 
 from bench.engine import make_frames  # noqa: E402
 from bench.report import environment, render  # noqa: E402
+from daemon.storage.codec import BLOSC_BLOCK_BYTES  # noqa: E402
 
 PY = sys.executable
 SYSTEMS = ("acqd", "acquire-zarr", "tensorstore", "zarr-python")
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     cases: dict[str, CaseResults] = {}
     for name in args.cases:
-        spec = CASES[name] | GEOMETRY | {"threads": args.threads}
+        spec = CASES[name] | GEOMETRY | {"threads": args.threads, "blocksize": BLOSC_BLOCK_BYTES}
         spec["frames"] = args.big_frames if spec["size"] == 2048 else args.small_frames
         frames_file = out / f"frames-{spec['size']}-{spec['dtype']}.npy"
         if not frames_file.exists():

@@ -16,6 +16,11 @@ Performance (the worker threads' hot path, :meth:`ChunkCodec.encode_reusing`):
   thread, reused for every chunk; the call releases the GIL (ctypes). The output is byte-identical: a self-check
   compares both paths once per process, and any doubt (symbol missing, mismatch) falls back to numcodecs.
 - Plain Zstd keeps numcodecs' fresh buffers (not on the benchmarked path).
+- Blosc's block size is ``BLOSC_BLOCK_BYTES`` (1 MiB; Blosc clamps it to the chunk), not Blosc's automatic choice
+  (16-32 KiB at level 1, sized for L1 caches when decompressing small chunks). Measured on 64x512x512 uint16
+  microscope-like chunks, two threads compressing: lz4 2.0 -> 2.7 GB/s and ratio 1.49 -> 1.54; zstd 0.82 -> 1.1-1.3
+  GB/s and ratio 1.68 -> 1.74 (zstd pays a per-block setup). The block size is in every chunk's header and in the
+  metadata; every Blosc reader decodes any block size, and chunks are read whole anyway.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ log = get_logger(__name__)
 _BLOSC_SHUFFLE = {Shuffle.NONE: 0, Shuffle.BYTE: 1, Shuffle.BIT: 2}
 _V3_SHUFFLE = {Shuffle.NONE: "noshuffle", Shuffle.BYTE: "shuffle", Shuffle.BIT: "bitshuffle"}
 BLOSC_MAX_OVERHEAD = 16  # a Blosc1 frame is at most this much larger than its input
+BLOSC_BLOCK_BYTES = 1 << 20  # Blosc's block size (see the design notes)
 _BLOSC_MAX_INPUT = 2**31 - 1 - BLOSC_MAX_OVERHEAD
 
 JSONDict = dict[str, Any]
@@ -67,8 +73,9 @@ def _load_blosc_compress_ctx() -> BloscCall | None:
     ]
     sample = (np.arange(1 << 15, dtype=np.uint16) % 1000).reshape(8, -1)
     out = np.empty(sample.nbytes + BLOSC_MAX_OVERHEAD, np.uint8)
-    n = fn(1, 1, 2, sample.nbytes, sample.ctypes.data, out.ctypes.data, out.nbytes, b"lz4", 0, 1)
-    expected = bytes(numcodecs.Blosc(cname="lz4", clevel=1, shuffle=1, blocksize=0).encode(sample))
+    block = 1 << 14  # below the sample's size: the block size must be passed through as numcodecs passes it
+    n = fn(1, 1, 2, sample.nbytes, sample.ctypes.data, out.ctypes.data, out.nbytes, b"lz4", block, 1)
+    expected = bytes(numcodecs.Blosc(cname="lz4", clevel=1, shuffle=1, blocksize=block).encode(sample))
     if n <= 0 or bytes(out[:n]) != expected:
         log.warning("blosc_direct_mismatch", size=n)
         return None
@@ -103,7 +110,7 @@ class ChunkCodec:
                 self._clevel = int(compression.level)
                 self._shuffle = _BLOSC_SHUFFLE[compression.shuffle_enum]
                 self._codec = numcodecs.Blosc(
-                    cname=self._cname.decode(), clevel=self._clevel, shuffle=self._shuffle, blocksize=0
+                    cname=self._cname.decode(), clevel=self._clevel, shuffle=self._shuffle, blocksize=BLOSC_BLOCK_BYTES
                 )
                 self._direct = blosc_compress_ctx()
             else:
@@ -141,7 +148,7 @@ class ChunkCodec:
             out.ctypes.data,
             out.nbytes,
             self._cname,
-            0,
+            BLOSC_BLOCK_BYTES,
             1,
         )
         if size <= 0:
@@ -172,7 +179,7 @@ class ChunkCodec:
                         "cname": codec.value.removeprefix("blosc-"),
                         "clevel": int(compression.level),
                         "shuffle": _V3_SHUFFLE[compression.shuffle_enum],
-                        "blocksize": 0,
+                        "blocksize": BLOSC_BLOCK_BYTES,
                     },
                 }
             )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from daemon.storage import CompressionSettings
-from daemon.storage.codec import ChunkCodec
+from daemon.storage.codec import BLOSC_BLOCK_BYTES, ChunkCodec
 
 
 @pytest.mark.parametrize(
@@ -49,5 +49,17 @@ def test_v3_json_for_zstd_and_blosc() -> None:
     blosc = ChunkCodec(CompressionSettings("blosc-zlib", 2, "none"), np.dtype("int64")).v3_codecs()
     assert blosc[1] == {
         "name": "blosc",
-        "configuration": {"typesize": 8, "cname": "zlib", "clevel": 2, "shuffle": "noshuffle", "blocksize": 0},
+        "configuration": {"typesize": 8, "cname": "zlib", "clevel": 2, "shuffle": "noshuffle", "blocksize": 1 << 20},
     }
+
+
+@pytest.mark.parametrize("reusing", [False, True])
+def test_blosc_chunks_use_the_block_size_the_metadata_names(reusing: bool) -> None:
+    codec = ChunkCodec(CompressionSettings("blosc-zstd", 1, "byte"), np.dtype("uint16"))
+    chunk = (np.arange(4 << 20, dtype=np.uint16) % 4000).reshape(64, 256, 256)  # 8 MiB: several blocks
+    encoded = bytes(codec.encode_reusing(chunk) if reusing else codec.encode(chunk))
+    header_blocksize = int.from_bytes(encoded[8:12], "little")  # Blosc1 header: nbytes, blocksize, cbytes
+    assert header_blocksize == BLOSC_BLOCK_BYTES == codec.v3_codecs()[1]["configuration"]["blocksize"]
+    assert codec.v2_compressor()["blocksize"] == BLOSC_BLOCK_BYTES
+    decoded = np.frombuffer(numcodecs.Blosc().decode(encoded), dtype=np.uint16)
+    assert np.array_equal(decoded, chunk.ravel())
