@@ -3,7 +3,8 @@
 This module is the contract between ``daemon.cameras`` and ``daemon.storage``; neither imports the other.
 
 Design notes:
-- ``pixels`` is owned by the frame (never a view into a driver buffer that will be re-queued), C-contiguous,
+- ``pixels`` is owned by the frame (never a view into a driver buffer that will be re-queued), or read-only and
+  never changed again (a simulated camera's cached frames, shared by the frames of one phase), C-contiguous,
   2-D ``(y, x)`` for monochrome formats or 3-D ``(y, x, c)`` for packed colour formats.
 - ``frame_id`` is the camera's own counter (gaps mean frames lost before they reached us).
 - Times are integers in nanoseconds: ``host_time_ns`` from ``time.time_ns()`` when the frame was received,

@@ -172,15 +172,21 @@ class CameraContract:
             frame = self.read_frame(acquiring)
             np.testing.assert_array_equal(frame.pixels, self.expected_pixels(frame))
 
-    def test_pixels_are_owned(self, acquiring: Camera) -> None:
+    def test_pixels_are_owned_or_immutable(self, acquiring: Camera) -> None:
         first = self.read_frame(acquiring)
-        assert first.pixels.flags.owndata
+        kept = first.pixels.copy()
         assert first.pixels.flags.c_contiguous
-        assert first.pixels.flags.writeable
-        first.pixels[...] = 7  # a view into a re-queued buffer would leak into later frames
+        if first.pixels.flags.writeable:  # owned: writing into it must not leak into later frames
+            assert first.pixels.flags.owndata
+            first.pixels[...] = 7
+            kept[...] = 7
+        else:  # shared (a simulated camera's cached phase): nobody may change it
+            with pytest.raises(ValueError, match="read-only"):
+                first.pixels[...] = 7
         for _ in range(3):
             later = self.read_frame(acquiring)
             np.testing.assert_array_equal(later.pixels, self.expected_pixels(later))
+        np.testing.assert_array_equal(first.pixels, kept)  # later frames did not overwrite it
 
     def test_frame_ids_increase(self, acquiring: Camera) -> None:
         ids = [self.read_frame(acquiring).frame_id for _ in range(5)]

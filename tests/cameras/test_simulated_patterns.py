@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from daemon.cameras import pattern
-from daemon.cameras.settings import SimulatedCameraSettings
-from daemon.cameras.simulated import SimulatedCamera, render_radial_sine
+from daemon.cameras.settings import SimulatedCameraSettings, SimulatedFaults
+from daemon.cameras.simulated import CACHE_BYTES, PHASES, SimulatedCamera, render_radial_sine
 from daemon.ipc.frame import Frame
 
 
@@ -82,3 +82,31 @@ def test_frames_carry_device_and_host_times() -> None:
     assert all(t is not None for t in device)
     assert device == sorted(device)
     assert [f.host_time_ns for f in got] == sorted(f.host_time_ns for f in got)
+
+
+def test_radial_sine_phases_are_drawn_once_and_shared_read_only() -> None:
+    settings = SimulatedCameraSettings(pattern="radial_sine", height=48, width=64, dtype="uint16", frame_period_s=0)
+    got = frames(settings, PHASES + 2)
+    for frame in got:
+        np.testing.assert_array_equal(frame.pixels, pattern.radial_sine(frame.frame_id, 48, 64, np.uint16))
+        assert not frame.pixels.flags.writeable
+    assert np.shares_memory(got[0].pixels, got[PHASES].pixels)  # one phase, drawn once
+    assert not np.shares_memory(got[0].pixels, got[1].pixels)
+
+
+def test_frames_too_large_to_cache_are_drawn_each_time() -> None:
+    side = 1 + int((CACHE_BYTES / PHASES / 2) ** 0.5)  # PHASES uint16 frames of side x side exceed the cache
+    settings = SimulatedCameraSettings(pattern="radial_sine", height=side, width=side, dtype="uint16", frame_period_s=0)
+    first, second = frames(settings, 2)
+    assert first.pixels.flags.writeable
+    assert first.pixels.flags.owndata
+    np.testing.assert_array_equal(second.pixels, pattern.radial_sine(1, side, side, np.uint16))
+
+
+def test_a_damaged_frame_leaves_its_cached_phase_intact() -> None:
+    faults = SimulatedFaults(incomplete_every=PHASES)
+    settings = SimulatedCameraSettings(pattern="radial_sine", height=16, width=16, frame_period_s=0, faults=faults)
+    got = frames(settings, PHASES + 1)
+    assert got[PHASES].incomplete
+    assert not got[PHASES].pixels[8:].any()
+    np.testing.assert_array_equal(got[0].pixels, pattern.radial_sine(0, 16, 16, np.uint16))  # same phase, intact

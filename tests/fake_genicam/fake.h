@@ -124,6 +124,9 @@ typedef struct fake_regs {
     double exposure_us, frame_rate_hz, gain_db;
 } fake_regs;
 
+#define FAKE_PHASES 128                         /* the pattern repeats every 1024 / 8 frames */
+#define FAKE_PHASE_CACHE_BYTES ((size_t)256 << 20) /* the most memory the drawn phases may take */
+
 typedef struct fake_engine {
     pthread_t thread;
     bool joinable, active, stop, stalled;
@@ -134,6 +137,9 @@ typedef struct fake_engine {
     uint64_t pixel_format;
     uint16_t lut[1024];
     uint16_t *ring;
+    /* drawn frames, one per phase of the pattern (NULL when they would not fit in FAKE_PHASE_CACHE_BYTES) */
+    unsigned char *phases;
+    bool phase_drawn[FAKE_PHASES];
 } fake_engine;
 
 typedef struct fake_remote_port {
