@@ -175,7 +175,13 @@ def test_v3_array_metadata_names_dimensions_and_codecs(tmp_path: Path) -> None:
         {"name": "bytes", "configuration": {"endian": "little"}},
         {
             "name": "blosc",
-            "configuration": {"typesize": 2, "cname": "zstd", "clevel": 3, "shuffle": "bitshuffle", "blocksize": 1 << 20},
+            "configuration": {
+                "typesize": 2,
+                "cname": "zstd",
+                "clevel": 3,
+                "shuffle": "bitshuffle",
+                "blocksize": 1 << 20,
+            },
         },
     ]
     assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [2, 8, 8]
