@@ -181,7 +181,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer frames and repetitions (a look, not a result)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 2)")
-    parser.add_argument("--big-frames", type=int, default=None, help="2048x2048 frames per run (default 384: six chunk rows, so start-up and the last row weigh less)")
+    parser.add_argument("--big-frames", type=int, default=None, help="2048x2048 frames per run (default 384)")
     parser.add_argument("--small-frames", type=int, default=None, help="512x512 frames per run (default 3072)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, among {', '.join(CASES)}")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated, among " + ", ".join(SYSTEMS))
