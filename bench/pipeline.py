@@ -85,18 +85,25 @@ def process_cpu_s(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def engine_alone(root: Path, args: argparse.Namespace) -> dict[str, float]:
+def engine_alone(root: Path, args: argparse.Namespace, seconds: float | None = None) -> dict[str, float]:
+    """The engine appending pre-rendered frames as fast as it can: ``args.frames`` of them, or for ``seconds``
+    (then the store is deleted: a minute of frames is tens of GB)."""
     frames = [render_radial_sine(k, args.size, args.size, "uint16", 16) for k in range(DISTINCT_FRAMES)]
     dims = [Dimension(**d) for d in dimensions(args)]
     array = ArraySettings(data_type="uint16", dimensions=dims, compression=CompressionSettings("blosc-lz4", 1, "byte"))
-    settings = StreamSettings(str(root / "engine.zarr"), arrays=[array], max_threads=args.threads, overwrite=True)
+    path = root / "engine.zarr"
+    settings = StreamSettings(str(path), arrays=[array], max_threads=args.threads, overwrite=True)
     started, cpu = time.perf_counter(), cpu_s()
     stream = ZarrStream(settings)
-    for k in range(args.frames):
-        stream.append(frames[k % DISTINCT_FRAMES])
+    count = 0
+    while count < args.frames if seconds is None else time.perf_counter() - started < seconds:
+        stream.append(frames[count % DISTINCT_FRAMES])
+        count += 1
     stream.close()
     elapsed = time.perf_counter() - started
-    return {"fps": args.frames / elapsed, "lost": 0.0, "cpu_ms": (cpu_s() - cpu) * 1e3 / args.frames}
+    if seconds is not None:
+        shutil.rmtree(path, ignore_errors=True)
+    return {"fps": count / elapsed, "lost": 0.0, "cpu_ms": (cpu_s() - cpu) * 1e3 / count}
 
 
 def camera_alone(settings: CameraSettings, frames: int) -> dict[str, float]:

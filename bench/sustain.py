@@ -11,8 +11,12 @@ slope, over the trial's last three quarters, of at most 2% of the rate. A rate t
 shows as a growing backlog within seconds, long before the queue fills; judging trials by drops with a small queue
 instead (as this did before) measured how long a stall the queue rides out, not the rate the pipeline keeps up
 with (the search stopped at 0.71-0.80x, while 0.93x then held for 60 s without a drop). The search starts at
-85% of the engine-alone rate measured first in the same process and goes up 5% after a clean trial, down 10%
-after one that is not.
+85% of the engine-alone rate and goes up 5% after a clean trial, down 10% after one that is not. The engine alone
+(the same frames appended by ``ZarrStream`` in this process, as fast as it goes) is measured for ``--engine-s``
+(60 s, as long as a hold), before and after, and the ratio uses the mean: a minute of writing is compared with a
+minute of writing, not with a 1-2 s burst. Every run writes a store of its own, deleted once read back: runs that
+overwrote the previous hold's store (about 14 GB) spent their first seconds deleting it while the camera already
+streamed, and dropped frames at rates a fresh store held.
 
 Reported per camera: the rate held, as a ratio to the engine alone (same frames, same store settings), the frames
 delivered/stored/dropped of the hold run, the worker's and the run process's peak RSS over the hold next to what
@@ -75,43 +79,14 @@ def _slope(x: list[float], y: list[float]) -> float:
     return sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / var if var else 0.0
 
 
-class Backlog:
-    """Samples the run's backlog (frames delivered but not yet stored) every 0.25 s; its slope tells whether the
-    pipeline keeps up."""
-
-    def __init__(self, run: Run) -> None:
-        self.samples: list[tuple[float, float]] = []
-        self._run = run
-        self._started = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.25):
-            counts = self._run.status().counts
-            if "frames_delivered" in counts:
-                backlog = counts["frames_delivered"] - counts.get("frames_stored", 0)
-                self.samples.append((time.monotonic() - self._started, float(backlog)))
-
-    def slope(self) -> float:
-        """Frames per second the backlog grew by, over the last three quarters of the samples."""
-        steady = self.samples[len(self.samples) // 4 :]
-        if len(steady) < 8:
-            return 0.0
-        return _slope([s[0] for s in steady], [s[1] for s in steady])
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-class PeakRss:
-    """Samples the RSS of this process and of the run's worker every 0.25 s: peaks, and the drift once warm."""
+class RunSampler:
+    """Samples, every 0.25 s, the RSS of this process and of the run's worker (peaks, and the drift once warm) and
+    the run's backlog: frames delivered but not yet stored (its slope tells whether the pipeline keeps up)."""
 
     def __init__(self, run: Run) -> None:
         self.peak_self = self.peak_worker = 0.0
         self.samples: list[tuple[float, float, float]] = []  # (s since start, run process MB, worker MB)
+        self.backlog: list[tuple[float, float]] = []  # (s since start, frames)
         self._run = run
         self._started = time.monotonic()
         self._stop = threading.Event()
@@ -122,8 +97,19 @@ class PeakRss:
         while not self._stop.wait(0.25):
             me, worker = rss_mb(os.getpid()), rss_mb(self._run.worker_pid)
             self.peak_self, self.peak_worker = max(self.peak_self, me), max(self.peak_worker, worker)
+            now = time.monotonic() - self._started
             if worker:
-                self.samples.append((time.monotonic() - self._started, me, worker))
+                self.samples.append((now, me, worker))
+            counts = self._run.status().counts
+            if "frames_delivered" in counts:
+                self.backlog.append((now, float(counts["frames_delivered"] - counts.get("frames_stored", 0))))
+
+    def backlog_slope(self) -> float:
+        """Frames per second the backlog grew by, over the last three quarters of the samples."""
+        steady = self.backlog[len(self.backlog) // 4 :]
+        if len(steady) < 8:
+            return 0.0
+        return _slope([s[0] for s in steady], [s[1] for s in steady])
 
     def drift_mb_per_min(self) -> tuple[float, float]:
         """RSS slope per minute (run process, worker), least squares over the samples from 20% to 90% of the run
@@ -154,15 +140,14 @@ def one_run(
     doc = {
         "cameras": [{**camera_doc(kind, rate, cti, args), "dimensions": dimensions(args)}],
         "acquisition": {"duration_s": seconds, "queue_bytes": queue, "on_queue_full": "drop"},
-        "storage": storage(f"{kind}.zarr", args),
+        "storage": storage(f"{kind}-{rate:.0f}-{time.monotonic_ns()}.zarr", args),
     }
     profile = parse_profile(json.dumps(doc), "sustain.yaml", root)
     run = Run(profile, log_level="WARNING")
     run.start()
-    rss, backlog = PeakRss(run), Backlog(run)
+    sampler = RunSampler(run)
     run.wait()
-    rss.stop()
-    backlog.stop()
+    sampler.stop()
     summary = run.summary or {}
     if summary.get("outcome") != "finished":
         raise RuntimeError(f"the {kind} run at {rate:.1f} frames/s did not finish: {summary.get('errors')}")
@@ -173,11 +158,11 @@ def one_run(
         "stored": summary["stored"],
         "dropped": dropped,
         "reasons": {k: v for k, v in summary["dropped"].items() if v},
-        "rss_self": rss.peak_self,
-        "rss_worker": rss.peak_worker,
-        "drift_mb_min": rss.drift_mb_per_min(),
-        "backlog_slope": backlog.slope(),
-        "store": str(root / f"{kind}.zarr"),
+        "rss_self": sampler.peak_self,
+        "rss_worker": sampler.peak_worker,
+        "drift_mb_min": sampler.drift_mb_per_min(),
+        "backlog_slope": sampler.backlog_slope(),
+        "store": str(profile.stream.store_path),
         "summary": summary,
     }
 
@@ -193,6 +178,7 @@ def search(root: Path, kind: str, start: float, cti: Path | None, args: argparse
     rate, best = start, 0.0
     for _ in range(args.trials):
         result = one_run(root, kind, rate, args.trial, args.queue, cti, args)
+        shutil.rmtree(result["store"], ignore_errors=True)  # every run starts on a disk without old stores
         growing = result["backlog_slope"] > BACKLOG_SLOPE * rate
         clean = result["dropped"] == 0 and not growing
         verdict = "clean" if clean else (result["reasons"] or "backlog growing")
@@ -208,14 +194,17 @@ def search(root: Path, kind: str, start: float, cti: Path | None, args: argparse
         else:
             rate *= 0.9
     rate = best or rate
-    for _ in range(3):
+    for attempt in range(3):
         held = one_run(root, kind, rate, args.hold, args.queue, cti, args)
-        print(f"  {kind}: hold {rate:7.1f} frames/s for {args.hold:.0f} s -> dropped {held['dropped']}", flush=True)
-        if held["dropped"] == 0:
+        reasons = f" {held['reasons']}" if held["dropped"] else ""
+        print(f"  {kind}: hold {rate:7.1f} frames/s for {args.hold:.0f} s -> dropped {held['dropped']}{reasons}")
+        last = held["dropped"] == 0 or attempt == 2
+        if last:
             held["read_back"] = stored_frames_read_back(held["store"])
-            return held
+        shutil.rmtree(held["store"], ignore_errors=True)
+        if last:
+            break
         rate *= 0.9
-    held["read_back"] = stored_frames_read_back(held["store"])
     return held
 
 
@@ -233,10 +222,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-xy", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--queue", default="1 GiB", help="queue_bytes of the holds: a few seconds of frames")
-    parser.add_argument("--frames", type=int, default=300, help="frames of the engine-alone measurement")
     parser.add_argument("--trial", type=float, default=8.0, help="seconds of each search trial")
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--hold", type=float, default=60.0, help="seconds the found rate must be held")
+    parser.add_argument("--engine-s", type=float, default=60.0, help="seconds of each engine-alone measurement")
     parser.add_argument("--start", type=float, default=0.0, help="first rate tried (default: 85%% of the engine's)")
     parser.add_argument("--cameras", default="simulated,genicam")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -245,8 +234,11 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(tempfile.mkdtemp(prefix="acqd-sustain-"))
     cti = None
     try:
-        engine = engine_alone(root, args)["fps"]
-        print(f"engine alone: {engine:.1f} frames/s ({args.size}x{args.size} uint16, lz4, {args.threads} threads)")
+        engine = engine_alone(root, args, args.engine_s)["fps"]
+        print(
+            f"engine alone for {args.engine_s:.0f} s: {engine:.1f} frames/s ({args.size}x{args.size} uint16, lz4, "
+            f"{args.threads} threads)"
+        )
         results = {}
         for kind in args.cameras.split(","):
             if kind == "genicam" and cti is None:
@@ -254,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
 
                 cti = build_fake_producer()
             results[kind] = search(root, kind, args.start or 0.85 * engine, cti, args)
-        again = engine_alone(root, args)["fps"]  # the machine may have changed meanwhile: both ends reported
+        again = engine_alone(root, args, args.engine_s)["fps"]  # the machine may have changed: both ends reported
     finally:
         shutil.rmtree(root, ignore_errors=True)
     frame_mb = args.size * args.size * 2 / 1e6
