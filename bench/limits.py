@@ -17,7 +17,6 @@ perfectly on separate resources, and no better than the write MB/s uncompressed:
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 import queue
@@ -81,12 +80,12 @@ def _write_files(
 
 
 def _blosc() -> Any:
-    import numcodecs.blosc
+    """The engine's own entry point to Blosc (loaded and checked against numcodecs once per process)."""
+    from daemon.storage.codec import blosc_compress_ctx
 
-    fn = ctypes.CDLL(numcodecs.blosc.__file__).blosc_compress_ctx
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p,
-                   ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]  # fmt: skip
+    fn = blosc_compress_ctx()
+    if fn is None:
+        raise RuntimeError("blosc_compress_ctx is not usable here: see the blosc_direct_* log line")
     return fn
 
 

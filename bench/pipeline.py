@@ -96,7 +96,8 @@ def engine_alone(root: Path, args: argparse.Namespace, seconds: float | None = N
     started, cpu = time.perf_counter(), cpu_s()
     stream = ZarrStream(settings)
     count = 0
-    while count < args.frames if seconds is None else time.perf_counter() - started < seconds:
+    deadline = None if seconds is None else started + seconds
+    while (count < args.frames) if deadline is None else (time.perf_counter() < deadline):
         stream.append(frames[count % DISTINCT_FRAMES])
         count += 1
     stream.close()

@@ -243,8 +243,13 @@ def run_acquire_zarr(spec: Spec, frames: np.ndarray, path: Path) -> Result:
 def _blosc_v3(spec: Spec, itemsize: int) -> list[dict[str, Any]]:
     codecs: list[dict[str, Any]] = [{"name": "bytes", "configuration": {"endian": "little"}}]
     if spec["codec"] != "none":
-        config = {"cname": spec["codec"], "clevel": 1, "shuffle": "shuffle", "typesize": itemsize}
-        config["blocksize"] = spec["blocksize"]
+        config = {
+            "cname": spec["codec"],
+            "clevel": 1,
+            "shuffle": "shuffle",
+            "typesize": itemsize,
+            "blocksize": spec["blocksize"],
+        }
         codecs.append({"name": "blosc", "configuration": config})
     return codecs
 

@@ -29,7 +29,7 @@ from daemon.storage.array_writer import block_capacity, plan_jobs
 from daemon.storage.layout import ArrayLayout, Clamp, build_layout
 from daemon.storage.multiscale import plan_image_levels
 from daemon.storage.settings import DimensionType, ZarrVersion
-from daemon.storage.stream import IO_WAIT_WORKERS
+from daemon.storage.stream import pool_workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ def _summarize_camera(profile: Profile, camera: CameraProfile) -> ArraySummary:
     objects = None if frames is None else -(-frames // frames_per_row) * layout.objects_per_row
     planned = plan_image_levels(array, layout)
     halved = dims[0].kind is DimensionType.SPACE
-    workers = profile.stream.threads + IO_WAIT_WORKERS
+    workers = pool_workers(profile.stream)
     return ArraySummary(
         camera=camera.name,
         output_key=array.output_key,

@@ -52,6 +52,11 @@ log = get_logger(__name__)
 IO_WAIT_WORKERS = 1  # workers beyond max_threads: one may wait on the disk while max_threads compress
 
 
+def pool_workers(settings: StreamSettings) -> int:
+    """The threads of a stream's worker pool: ``max_threads`` compressing, plus ``IO_WAIT_WORKERS``."""
+    return settings.threads + IO_WAIT_WORKERS
+
+
 class ZarrStream:
     """Streams frames into a Zarr v2/v3 store with OME-NGFF metadata."""
 
@@ -74,7 +79,7 @@ class ZarrStream:
         self._error_reported = False
         self._started = time.monotonic()
         self._images: dict[str, ImageWriter] = {}
-        self._workers = settings.threads + IO_WAIT_WORKERS
+        self._workers = pool_workers(settings)
         self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="acqd-storage")
         self._finalizer = Finalizer(self._latch, on_idle=self._refresh_metadata)
         try:
