@@ -3,7 +3,8 @@
 For every array of the run (its output keys):
 - the store opens with zarr-python; the per-frame table claims no more rows than level 0 claims frames (it may
   claim fewer after a crash or a storage error: its rows are synced in the background; ``untabled`` counts them,
-  and the harness requires none for a run that finished);
+  and the harness requires none for a run that finished). Its rows are ``frame_id``'s length: a crash in the
+  middle of a sync may leave the other columns longer (their metadata is written first), never shorter;
 - every chunk (or shard) object the metadata's shape reaches exists (nothing claimed that was not written), for
   level 0 and every frame-table column;
 - frame ids are unique (within each run's rows: a resumed store holds several runs);
@@ -84,7 +85,7 @@ def _check_array(root: Path, key: str, report: StoreReport) -> None:
     prefix = f"{key}/" if key else ""
     group = zarr.open_group(str(root), mode="r")
     image = group[f"{prefix}0"]
-    table = {name: np.asarray(group[f"{prefix}frames/{name}"][:]) for name in COLUMNS}
+    table = _table_rows(key, {name: np.asarray(group[f"{prefix}frames/{name}"][:]) for name in COLUMNS}, report)
     frames = int(image.shape[0])
     ids, flags = table["frame_id"], table["flags"]
     for path in (f"{prefix}0", *(f"{prefix}frames/{name}" for name in COLUMNS)):
@@ -103,6 +104,16 @@ def _check_array(root: Path, key: str, report: StoreReport) -> None:
     images = np.asarray(image[:count])
     for start, stop in segments:
         _check_pixels(key, ids, flags, images, range(start, min(stop, count)), report)
+
+
+def _table_rows(key: str, columns: dict[str, np.ndarray], report: StoreReport) -> dict[str, np.ndarray]:
+    """The rows the frame table claims: ``frame_id``'s length (its metadata is written last, so a crash mid-sync
+    may leave the other columns longer, never shorter: a shorter one is a broken invariant)."""
+    rows = len(columns["frame_id"])
+    short = [name for name, column in columns.items() if len(column) < rows]
+    if short:
+        report.problems.append(f"{key or '/'}: frame-table columns {short} are shorter than frame_id ({rows} rows)")
+    return {name: column[:rows] for name, column in columns.items()}
 
 
 def resume_records(node: Any) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The soak's store checker understands a resumed store: the gap's padding rows are no frames, the rows the crash
 lost are frames without an id, each run's ids are unique on their own; a padding row with a frame id, or a flag
-where no resume record puts one, is reported."""
+where no resume record puts one, is reported. The table's rows are ``frame_id``'s length: other columns may be
+longer after a crash in the middle of a sync, a shorter one is reported."""
 
 from __future__ import annotations
 
@@ -74,6 +75,31 @@ def test_a_padding_flag_outside_the_recorded_gap_is_reported(
     flags[row] = np.uint8(PADDING)
     problems = check_store(copy).problems
     assert any(f"row {row} flags {PADDING}, the resume records expect 0" in p for p in problems), problems
+
+
+@pytest.mark.timeout(60)
+def test_columns_longer_than_frame_id_are_read_to_its_length(
+    resumed: tuple[Path, dict[str, Any], int], tmp_path: Path
+) -> None:
+    # frame_id's metadata is written last: a crash in the middle of a sync leaves the other columns longer.
+    store, _, _ = resumed
+    before = check_store(store)
+    copy = _copy(store, tmp_path)
+    ids = zarr.open_array(str(copy / "frames" / "frame_id"), mode="r+")
+    ids.resize((ids.shape[0] - 1,))
+    report = check_store(copy)
+    assert report.problems == []
+    assert report.untabled == before.untabled + 1
+
+
+@pytest.mark.timeout(60)
+def test_a_column_shorter_than_frame_id_is_reported(resumed: tuple[Path, dict[str, Any], int], tmp_path: Path) -> None:
+    store, _, _ = resumed
+    copy = _copy(store, tmp_path)
+    flags = zarr.open_array(str(copy / "frames" / "flags"), mode="r+")
+    flags.resize((flags.shape[0] - 1,))
+    problems = check_store(copy).problems
+    assert any("frame-table columns ['flags'] are shorter than frame_id" in p for p in problems), problems
 
 
 def _copy(store: Path, tmp_path: Path) -> Path:
