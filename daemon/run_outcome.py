@@ -118,7 +118,7 @@ def summarize(
     new_errors = [f"camera {name!r}: {error}" for name, error in readers_errors.items()]
     worker_summary = result.summary if result is not None else None
     storage_error = worker_summary.get("error") if isinstance(worker_summary, Mapping) else None
-    if storage_error:
+    if storage_error and not any(str(storage_error) in error for error in errors):  # not said at start already
         new_errors.append(f"storage failed: {storage_error}")
     if result is not None and result.state is not SenderState.FINISHED and cause != "start_failed":
         if not storage_error:

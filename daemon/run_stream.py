@@ -3,7 +3,7 @@
 Usage (the run supervisor)::
 
     stream = RunStream(profile, run_id, ...)
-    stream.open(start_timeout_s)      # bind, spawn the worker (or wait for an external one), wait for its HELLO
+    stream.open(start_timeout_s)      # bind, spawn the worker (or wait for an external one), wait until it is ready
     stream.sender.offer(frame, key)   # camera threads
     stream.discard()                  # abort: drop the queue, counted aborted
     result = stream.finish(timeout_s) # END -> the worker finalises the store -> FINAL; nothing in flight after
@@ -16,8 +16,10 @@ Design notes:
 - The spawned worker's exit is watched (:class:`~daemon.run_worker.WorkerProcess`); an exit before FINAL is
   reported to the sender as ``worker_lost`` after a short grace, so acknowledgements already on the socket still
   count. An external worker (``storage.worker_endpoint``) is watched by the sender's liveness check only.
-- :meth:`open` raises StorageError when no worker connects in time or the worker exits first; :meth:`close` is
-  idempotent and bounded.
+- :meth:`open` returns once the worker granted credit, i.e. opened its store (and cleared an ``overwrite`` one,
+  which can take seconds): the run starts its cameras only then. It raises StorageError when no worker is ready in
+  time, the worker could not open its store (its error), or it exits first; :meth:`close` is idempotent and
+  bounded.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class RunStream:
         return None if self._worker is None else self._worker.returncode
 
     def open(self, start_timeout_s: float) -> None:
-        """Bind the sender, start (or wait for) the worker, and return once it said HELLO."""
+        """Bind the sender, start (or wait for) the worker, and return once its store is ready (its first credit)."""
         profile = self._profile
         mode = queue_mode(profile)
         if profile.acquisition.on_queue_full == "block" and mode is QueueMode.DROP:
@@ -132,16 +134,38 @@ class RunStream:
         self._await_worker(self._sender, start_timeout_s)
 
     def _await_worker(self, sender: FrameSender, timeout_s: float) -> None:
+        """Wait for the worker's HELLO, then for its first credit (its store is open and, if asked, cleared): the
+        cameras start only then, so no frame waits on a store being prepared."""
         deadline = time.monotonic() + timeout_s
         while sender.wait_for_worker(POLL_S) is None:
-            worker = self._worker
-            if worker is not None and worker.exited:
-                raise StorageError(
-                    f"the storage worker exited ({describe_exit(worker.returncode)}) before connecting; "
-                    "see its log lines."
-                )
+            self._check_worker("before connecting")
             if time.monotonic() > deadline:
                 raise StorageError(f"no storage worker connected to {sender.endpoint} within {timeout_s} s.")
+        began = time.monotonic()
+        while not sender.wait_until_ready(POLL_S):
+            stats = sender.stats()
+            if stats.state is SenderState.WORKER_LOST:
+                summary = sender.lost_summary or {}
+                if summary.get("error"):
+                    raise StorageError(f"the storage worker could not open the store: {summary['error']}")
+                raise StorageError(
+                    f"the storage worker was lost ({stats.lost_cause}) before its store was ready; see its log lines."
+                )
+            self._check_worker("before its store was ready")
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"the storage worker connected but its store {self._profile.stream.store_path} was not ready "
+                    f"within {timeout_s} s (opening it, or clearing the old one for overwrite); try again, or "
+                    "remove the old store first."
+                )
+        self._log.info("storage_worker_ready", wait_s=round(time.monotonic() - began, 3))
+
+    def _check_worker(self, when: str) -> None:
+        worker = self._worker
+        if worker is not None and worker.exited:
+            raise StorageError(
+                f"the storage worker exited ({describe_exit(worker.returncode)}) {when}; see its log lines."
+            )
 
     def _worker_exited(self, code: int) -> None:
         """The worker process ended (watcher thread): if the stream is not over, the worker is lost."""

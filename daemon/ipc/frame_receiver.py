@@ -3,7 +3,9 @@
 Usage (the worker process)::
 
     rx = FrameReceiver(ReceiverSettings(endpoint, worker_id="w1"))
-    welcome = rx.connect()                          # HELLO -> WELCOME (run id, the pipeline's config JSON)
+    welcome = rx.connect(grant=False)               # HELLO -> WELCOME (run id, the pipeline's config JSON)
+    stream = open_the_store(welcome.config)         # may take seconds (clearing an old store): heartbeats go on
+    rx.grant()                                      # the initial credit window: frames start to flow
     while True:
         item = rx.recv(timeout_s=0.5)               # ReceivedFrame | EndOfStream | None; raises PeerLost
         if isinstance(item, ReceivedFrame):
@@ -150,6 +152,7 @@ class FrameReceiver:
         self._summary: dict[str, Any] | None = None
         self._end_received = False
         self._final_sent = threading.Event()
+        self._granted = self._grant_due = False  # the initial window: granted / due from the I/O thread
         self._peer_lost = False
         self._last_heard = self._last_sent = 0.0
         self._heartbeat_s = self._liveness_s = 0.0  # from WELCOME
@@ -164,8 +167,9 @@ class FrameReceiver:
     def closed(self) -> bool:
         return self._io.closed
 
-    def connect(self) -> Welcome:
-        """HELLO, then wait for WELCOME (up to ``connect_timeout_s``); grant the initial window; start the I/O thread.
+    def connect(self, *, grant: bool = True) -> Welcome:
+        """HELLO, then wait for WELCOME (up to ``connect_timeout_s``); grant the initial window (unless ``grant`` is
+        False: then :meth:`grant` does, once storage is ready); start the I/O thread.
 
         Raises ProtocolError when the sender refuses (another protocol version, already has a worker) and PeerLost
         when it does not answer in time.
@@ -181,12 +185,27 @@ class FrameReceiver:
         self._welcome = welcome
         self._heartbeat_s = welcome.heartbeat_interval_s
         self._liveness_s = welcome.liveness_timeout_s
-        self._io.socket.send(encode_control(Credit(self._settings.window_frames, self._settings.window_bytes)))
+        if grant:
+            self._io.socket.send(encode_control(self._initial_credit()))
+            self._granted = True
         self._last_heard = self._last_sent = time.monotonic()
         poll_s = min(self._heartbeat_s / 2, _POLL_MAX_S)
         self._io.start(self._step, self._drain_socket, self._on_io_error, poll_s)
         self._log.info("frame_stream_connected", endpoint=self._settings.endpoint, run_id=welcome.run_id)
         return welcome
+
+    def grant(self) -> None:
+        """Grant the initial credit window (after ``connect(grant=False)``): the sender starts sending. Idempotent."""
+        if self._welcome is None:
+            raise StreamClosedError("frame receiver is not connected: call connect() first.")
+        with self._lock:
+            if self._granted:
+                return
+            self._granted = self._grant_due = True
+        self._io.wake()
+
+    def _initial_credit(self) -> Credit:
+        return Credit(self._settings.window_frames, self._settings.window_bytes)
 
     def _open_ring(self) -> FrameRing | None:
         """The frame ring to offer (None: disabled, or shared memory is not available here)."""
@@ -352,6 +371,8 @@ class FrameReceiver:
 
     def _flush(self) -> None:
         with self._lock:
+            initial = self._initial_credit() if self._grant_due else None
+            self._grant_due = False
             lost, self._pending_lost = self._pending_lost, []
             next_seq = self._tracker.next_seq
             final = self._summary if not self._final_sent.is_set() else None
@@ -364,6 +385,8 @@ class FrameReceiver:
                 consumed = self._consumed_seq if self._ring_frames else None  # the ring is in use
                 credit = Credit(self._credit_frames, self._credit_bytes, consumed)
                 self._credit_frames = self._credit_bytes = 0
+        if initial is not None:
+            self._send(initial)
         for message in lost:
             self._send(message)
         if next_seq > self._stored_sent:

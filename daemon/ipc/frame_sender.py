@@ -4,6 +4,7 @@ Usage (the pipeline)::
 
     sender = FrameSender(SenderSettings(endpoint, run_id, config={...}))
     worker = sender.wait_for_worker(timeout_s=10)          # None if no worker said HELLO in time
+    ready = sender.wait_until_ready(timeout_s=30)          # the worker opened its store and granted credit
     reason = sender.offer(frame, key)                      # camera thread; None = queued, else a DropReason
     result = sender.finish(timeout_s=30)                   # END -> FINAL; in flight is 0 afterwards
     sender.close()
@@ -125,6 +126,7 @@ class FrameSender:
         self._end_sent = False
         self._summary: dict[str, Any] | None = None
         self._welcomed = threading.Event()
+        self._ready = threading.Event()  # the worker granted credit: its store is open
         self._done = threading.Event()
         self._last_heard = self._last_sent = 0.0
         self._ring: RingWriter | None = None  # the worker's ring, used by the I/O thread only
@@ -143,6 +145,19 @@ class FrameSender:
         """The welcomed worker, waiting up to ``timeout_s``; None if none came (or the stream ended first)."""
         self._welcomed.wait(timeout_s)
         return self._worker
+
+    def wait_until_ready(self, timeout_s: float) -> bool:
+        """True once the welcomed worker granted its first credit (its store is open, frames will flow); False on
+        timeout, or when the worker was lost first (its FINAL, if any, is in :meth:`finish`'s result)."""
+        self._ready.wait(timeout_s)
+        with self._lock:
+            return self._ready.is_set() and self._state in (SenderState.STREAMING, SenderState.FINISHING)
+
+    @property
+    def lost_summary(self) -> dict[str, Any] | None:
+        """The FINAL summary of a worker that ended before END (e.g. it could not open its store), else None."""
+        with self._lock:
+            return self._summary if self._state is SenderState.WORKER_LOST else None
 
     def offer(self, frame: Frame, key: str = "") -> DropReason | None:
         """Queue ``frame`` for array ``key``: None if queued, else why it was dropped (it is counted).
@@ -262,6 +277,7 @@ class FrameSender:
             queued = self._ledger.lose_queued((item.frame.frame_id, item.key) for item in self._queue.drain())
             self._credit_frames = self._credit_bytes = 0
         self._welcomed.set()
+        self._ready.set()
         self._done.set()
         if previous is not SenderState.WAITING or unacked or queued:
             self._log.warning(
@@ -360,6 +376,8 @@ class FrameSender:
             with self._lock:
                 self._credit_frames += message.frames
                 self._credit_bytes += message.nbytes
+            if not self._ready.is_set():
+                self._ready.set()
             if self._ring is not None and message.consumed_seq is not None:
                 self._ring.consumed_below(message.consumed_seq)
         elif isinstance(message, Stored):

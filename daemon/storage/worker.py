@@ -8,8 +8,10 @@ Usage::
 
 Lifecycle: connect to the sender (HELLO -> WELCOME, whose config is :func:`~daemon.storage.settings_json.
 worker_config`'s JSON), open the :class:`~daemon.storage.stream.ZarrStream` and the per-frame tables
-(:mod:`daemon.storage.frame_table`), then per frame: append it to its array (``key``), give its credit back
-(``appended``), add its table row, and acknowledge (``stored``) whenever the array's stored count moves.
+(:mod:`daemon.storage.frame_table`), and only then grant the sender its credit window (clearing an ``overwrite``
+store can take seconds; the run starts its cameras once credit came, so no frame waits on it), then per frame:
+append it to its array (``key``), give its credit back (``appended``), add its table row, and acknowledge
+(``stored``) whenever the array's stored count moves.
 
 How it ends (exit status):
 - END from the sender: close the stream (finalises everything), complete the frame tables, send FINAL (summary
@@ -102,7 +104,7 @@ class StorageWorker:
 
     def run(self) -> int:
         try:
-            welcome = self._rx.connect()
+            welcome = self._rx.connect(grant=False)  # no frame comes before the store is ready
         except (PeerLost, ProtocolError) as exc:
             log.error("worker_connect_failed", error=str(exc))
             return EXIT_PEER_LOST
@@ -112,6 +114,7 @@ class StorageWorker:
         except (ConfigError, StorageError) as exc:
             log.error("worker_open_failed", error=str(exc))
             return self._send_final(self._summary(str(exc)), EXIT_FAILED)
+        self._rx.grant()
         return self._loop()
 
     # -- setup --------------------------------------------------------------------------------------------------

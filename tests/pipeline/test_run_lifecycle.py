@@ -19,7 +19,16 @@ from daemon.run import Run, RunObserver
 from daemon.run_manager import RunState, RunStatus
 from daemon.storage.worker import APPEND_DELAY_ENV
 
-from .support import acqd_threads, check_balance, dimensions, profile, run_to_end, simulated, wait_until
+from .support import (
+    acqd_threads,
+    check_balance,
+    check_pixels,
+    dimensions,
+    profile,
+    run_to_end,
+    simulated,
+    wait_until,
+)
 
 
 class Recorder(RunObserver):
@@ -130,3 +139,27 @@ def test_an_existing_store_without_overwrite_is_refused_before_the_worker(data_r
         run.start()
     assert run.worker_pid is None
     assert (data_root / "run.zarr" / "zarr.json").read_text() == "{}"
+
+
+def test_the_cameras_start_only_once_the_worker_cleared_the_old_store(data_root: Path) -> None:
+    old = data_root / "run.zarr"
+    for folder in range(100):  # big enough that clearing it takes a while
+        (old / f"c{folder}").mkdir(parents=True)
+        for name in range(200):
+            (old / f"c{folder}" / str(name)).write_bytes(b"old")
+    (old / "zarr.json").write_text("{}")
+    run = Run(profile(data_root, [simulated()], acquisition={"frames": 20}, overwrite=True))
+    with capture_logs() as logs:
+        run.start()
+        assert not (old / "c99").exists()  # start() returned: the old store was already gone
+        assert run.wait(30)
+    events = [e["event"] for e in logs]
+    assert events.index("storage_worker_ready") < events.index("run_started")
+    summary = run.summary
+    assert summary is not None
+    assert (summary["outcome"], summary["stored"], summary["dropped"]) == (
+        "finished",
+        20,
+        dict.fromkeys(summary["dropped"], 0),
+    )
+    assert check_pixels(old) == list(range(20))
