@@ -116,7 +116,7 @@ class RunHost:
         self._interrupted: dict[str, JournalEntry] = {}
         self._recovering: set[str] = set()  # stores of interrupted runs still being recovered
         self._recovery: threading.Thread | None = None
-        self._resumed_by: dict[str, str] = {}  # interrupted run id -> the run resuming it
+        self._resumed_by: dict[str, str | None] = {}  # interrupted run id -> the run resuming it (None: released)
 
     # RunManager ----------------------------------------------------------------------------------------------------
     def profiles(self) -> Sequence[ProfileInfo]:
@@ -140,8 +140,6 @@ class RunHost:
         name = source.name if source.name is not None else "inline"
         request = ResumeRequest(entry.run_id, entry.finished_at)
         new_id = self._register(profile, name, (source.name, source.text), overrides, request)
-        if self._journal is not None:
-            self._journal.resumed(entry.run_id, new_id)
         log_resumed(new_id, entry, plan)
         return new_id
 
@@ -180,6 +178,8 @@ class RunHost:
             resumes = None if resume is None else resume.resumes
             entry = JournalEntry.for_run(run_id, profile, source=source, overrides=overrides, resumes=resumes)
             self._journal.begin(entry)
+            if resumes is not None:  # before the run starts: a failed start releases it after this
+                self._journal.resumed(resumes, run_id)
         log.info(
             "run_registered", run_id=run_id, profile=name, cameras=sorted(cameras), store=profile.stream.store_path
         )
@@ -189,6 +189,7 @@ class RunHost:
     def _resumable(self, run_id: str) -> JournalEntry:
         """The journal entry of ``run_id`` if it may be resumed now, else NotFoundError / ConflictError."""
         with self._lock:
+            self._sweep_locked()  # a resume of it that failed to start is released
             entry = self._interrupted.get(run_id)
             recovering = entry is not None and entry.store in self._recovering
             hosted = self._live.get(run_id)
@@ -212,9 +213,12 @@ class RunHost:
 
     def _claim_resume(self, run_id: str) -> None:
         """Raise ConflictError if ``run_id`` was already resumed (called with the lock held)."""
-        entry = self._interrupted.get(run_id)
-        by = self._resumed_by.get(run_id) or (entry.resumed_by if entry is not None else None)
-        if by is None and self._journal is not None:
+        if run_id in self._resumed_by:  # this daemon resumed it (None: that resume failed to start, released)
+            by = self._resumed_by[run_id]
+        else:
+            entry = self._interrupted.get(run_id)
+            by = entry.resumed_by if entry is not None else None
+        if by is None and run_id not in self._resumed_by and self._journal is not None:
             journal_entry = self._journal.read(run_id)
             by = journal_entry.resumed_by if journal_entry is not None else None
         if by is not None:
@@ -345,6 +349,20 @@ class RunHost:
                 self._starters.pop(run_id, None)
                 self._history.append(hosted.run)
                 self._ended.append(hosted.run)
+                self._release_resume(hosted.run)
+
+    def _release_resume(self, run: Run) -> None:
+        """A resume whose run failed to start stored nothing: the interrupted run may be resumed again (called with
+        the lock held, so its journal entry is rewritten before another resume can claim it; rare, so the fsync
+        under the lock is acceptable)."""
+        resume, summary = run.resume, run.summary
+        if resume is None or summary is None or summary.get("cause") != "start_failed":
+            return
+        if self._resumed_by.get(resume.resumes) == run.run_id:
+            self._resumed_by[resume.resumes] = None
+            if self._journal is not None:
+                self._journal.resumed(resume.resumes, None)
+            log.info("run_resume_released", run_id=run.run_id, resumes=resume.resumes, reason="start_failed")
 
     def _start_run(self, run: Run) -> None:
         try:

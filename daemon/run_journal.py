@@ -20,7 +20,8 @@ Design notes:
 - Journal I/O failures are logged and never fail a run: the journal is a recovery aid, not part of the data.
 - Resume (:meth:`~daemon.manager.RunHost.resume`): an entry also keeps how its profile was given (``source_name``
   or ``source_text``, and ``overrides``) so a resume can rebuild it; a resumed run's entry says ``resumes: <id>``,
-  and the interrupted run's entry gets ``resumed_by: <new id>`` (a run is resumed at most once). Entries written
+  and the interrupted run's entry gets ``resumed_by: <new id>`` (a run is resumed at most once; a resume whose run
+  failed to start stored nothing and is taken back). Entries written
   before these fields existed read with them empty (the format stays 1).
 """
 
@@ -161,8 +162,9 @@ class RunJournal:
                 dataclasses.replace(entry, state=state, finished_at=time.time(), counts=dict(counts), errors=errors)
             )
 
-    def resumed(self, run_id: str, by: str) -> None:
-        """Note that run ``by`` resumes the interrupted run ``run_id``."""
+    def resumed(self, run_id: str, by: str | None) -> None:
+        """Note that run ``by`` resumes the interrupted run ``run_id`` (None: its resume failed to start, so it
+        may be resumed again)."""
         entry = self.read(run_id)
         if entry is not None:
             self._write(dataclasses.replace(entry, resumed_by=by))
