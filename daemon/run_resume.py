@@ -23,8 +23,10 @@ Design notes:
   is reserved for the new run as ``start`` reserves any store).
 - ``interrupted_at`` (in the record and the event) is when the restarted daemon recorded the run as interrupted
   (the end of its recovery): an upper bound of the crash time, which nothing records exactly.
-- A resume is consumed once its run is registered, even if that run then fails to start (a camera busy...): the
-  store may already hold its ``acqd.resumes`` record, and a second resume of the same run is refused (conflict).
+- A resume is claimed once its run is registered (a second resume of the same run meanwhile is refused:
+  conflict). If that run fails to start (a camera busy...), it stored nothing, and the claim is released (in memory
+  and in the journal): the interrupted run can be resumed again. The store may then hold the failed attempt's
+  ``acqd.resumes`` record (same ``at_index``), which stays as history.
 - The new run's frame accounting is its own (delivered = stored + dropped); the store's totals are in ``resume``.
 - Local and ``s3://`` stores alike: the plan only reads JSON documents and the resumed run only creates new
   objects and rewrites metadata documents.

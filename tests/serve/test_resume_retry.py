@@ -4,6 +4,7 @@ host in process, a real journal, real runs and stores; the start failure is inje
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -92,7 +93,15 @@ def test_a_resume_that_failed_to_start_can_be_tried_again(tmp_path: Path, mocker
     interrupted = next(s for s in host.runs() if s.run_id == first.run_id)
     assert interrupted.state.value == "interrupted"
 
-    images = np.asarray(zarr.open_group(str(data_root / "live.zarr"), mode="r")["0"][:])
+    group = zarr.open_group(str(data_root / "live.zarr"), mode="r")
+    images = np.asarray(group["0"][:])
     assert len(images) == 32 + SECOND_FRAMES  # the first run's 20 frames, padded to the chunk row of 16, then 10
     assert images[FIRST_FRAMES:32].max() == 0
     assert images[32:].any()
+    ids = np.asarray(group["frames/frame_id"][:])
+    assert list(ids[:FIRST_FRAMES]) == list(range(FIRST_FRAMES))
+    assert (ids[FIRST_FRAMES:32] == -1).all()
+    assert list(ids[32:]) == list(range(SECOND_FRAMES))
+    records = json.loads((data_root / "live.zarr" / "zarr.json").read_text())["attributes"]["acqd"]["resumes"]
+    assert [r["run_id"] for r in records] == [failed_id, second_id]  # the attempt that stored nothing is history
+    assert {r["at_index"] for r in records} == {32}
