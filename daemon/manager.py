@@ -25,7 +25,8 @@ Design notes (threads, see :mod:`daemon.run_manager`):
   ``interrupted``, and a start on a store still being recovered is a ``conflict``.
 - Resume (:mod:`daemon.run_resume`): ``resume`` registers a run like ``start`` does, appending to the store of an
   ``interrupted`` run once its recovery is done; the interrupted run is then listed with ``resumed_by`` and cannot
-  be resumed again (checked under the lock, and in the journal).
+  be resumed again (:class:`~daemon.run_resume.ResumeClaims`, under the lock, and in the journal) unless that
+  run failed to start.
 """
 
 from __future__ import annotations
@@ -39,40 +40,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemon.cameras.settings import SimulatedCameraSettings
 from daemon.config import RunsConfig
 from daemon.errors import AcqdError, ConfigError, ConflictError, NotFoundError, UnavailableError
 from daemon.log import LogFormat, get_logger
 from daemon.profile import Profile
-from daemon.profile_cameras import CameraProfile
+from daemon.profile_cameras import camera_identity
 from daemon.profile_catalog import ProfileCatalog
-from daemon.profile_summary import summarize
+from daemon.profile_summary import describe_profile, profile_memory_bytes
 from daemon.run import Run
 from daemon.run_journal import INTERRUPTED, JournalEntry, RunJournal
 from daemon.run_manager import ProfileInfo, ProfileSource, RunState, RunStatus
 from daemon.run_observer import RunObserver
 from daemon.run_recovery import recover, tidy_store
-from daemon.run_resume import check_resumable, log_resumed, resume_profile
+from daemon.run_resume import ResumeClaims, check_resumable, log_resumed, resume_profile
 from daemon.storage.settings_json import ResumeRequest
 
 log = get_logger("manager")
 
 RunFactory = Callable[..., Run]
 _RUN_ID_NAME_CHARS = 48
-
-
-def camera_identity(camera: CameraProfile) -> str:
-    """What makes two cameras the same device: the simulated camera's name, or GenICam producers + selector."""
-    settings = camera.settings
-    if isinstance(settings, SimulatedCameraSettings):
-        return f"simulated:{camera.name}"
-    producers = ",".join(sorted(str(Path(p).resolve()) for p in settings.producers)) or "$GENICAM_GENTL64_PATH"
-    return f"genicam:{producers}:{settings.select.describe()}"
-
-
-def profile_memory_bytes(profile: Profile) -> int:
-    """Writer buffers plus queue budget of every camera of ``profile`` (as ``acqd validate`` reports them)."""
-    return sum(array.memory_bytes for array in summarize(profile))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +102,7 @@ class RunHost:
         self._interrupted: dict[str, JournalEntry] = {}
         self._recovering: set[str] = set()  # stores of interrupted runs still being recovered
         self._recovery: threading.Thread | None = None
-        self._resumed_by: dict[str, str | None] = {}  # interrupted run id -> the run resuming it (None: released)
+        self._claims = ResumeClaims(journal)
 
     # RunManager ----------------------------------------------------------------------------------------------------
     def profiles(self) -> Sequence[ProfileInfo]:
@@ -156,7 +142,7 @@ class RunHost:
         self._check_fits(profile, memory)
         with self._lock:
             if resume is not None:
-                self._claim_resume(resume.resumes)
+                self._claims.check(resume.resumes, self._interrupted.get(resume.resumes))
             self._admit(profile, cameras, memory)
             run_id = self._new_run_id(name)
             run = self._run_factory(
@@ -171,7 +157,7 @@ class RunHost:
             )
             self._live[run_id] = _Hosted(run, name, cameras, profile.stream.store_path, memory)
             if resume is not None:
-                self._resumed_by[resume.resumes] = run_id
+                self._claims.claim(resume, run_id)
             starter = threading.Thread(target=self._start_run, args=(run,), name=f"acqd-start-{run_id}", daemon=True)
             self._starters[run_id] = starter
         if self._journal is not None:
@@ -208,21 +194,8 @@ class RunHost:
         if entry.state != INTERRUPTED:
             raise ConflictError(f"resume: run {run_id!r} is {entry.state}; only an interrupted run can be resumed.")
         with self._lock:
-            self._claim_resume(run_id)
+            self._claims.check(run_id, self._interrupted.get(run_id))
         return entry
-
-    def _claim_resume(self, run_id: str) -> None:
-        """Raise ConflictError if ``run_id`` was already resumed (called with the lock held)."""
-        if run_id in self._resumed_by:  # this daemon resumed it (None: that resume failed to start, released)
-            by = self._resumed_by[run_id]
-        else:
-            entry = self._interrupted.get(run_id)
-            by = entry.resumed_by if entry is not None else None
-        if by is None and run_id not in self._resumed_by and self._journal is not None:
-            journal_entry = self._journal.read(run_id)
-            by = journal_entry.resumed_by if journal_entry is not None else None
-        if by is not None:
-            raise ConflictError(f"resume: run {run_id!r} was already resumed by run {by!r}.")
 
     def stop(self, run_id: str) -> RunStatus:
         run = self._find(run_id, "stop")
@@ -240,7 +213,7 @@ class RunHost:
             live = [hosted.run for hosted in self._live.values()]
             finished = list(self._history)
             interrupted = list(self._interrupted.values())
-            resumed = dict(self._resumed_by)
+            resumed = self._claims.resumed_by()
         self._close_journal_entries()
         statuses = [run.status() for run in live] + [run.status() for run in reversed(finished)]
         return statuses + [_interrupted_status(entry, resumed.get(entry.run_id)) for entry in interrupted]
@@ -349,20 +322,9 @@ class RunHost:
                 self._starters.pop(run_id, None)
                 self._history.append(hosted.run)
                 self._ended.append(hosted.run)
-                self._release_resume(hosted.run)
-
-    def _release_resume(self, run: Run) -> None:
-        """A resume whose run failed to start stored nothing: the interrupted run may be resumed again (called with
-        the lock held, so its journal entry is rewritten before another resume can claim it; rare, so the fsync
-        under the lock is acceptable)."""
-        resume, summary = run.resume, run.summary
-        if resume is None or summary is None or summary.get("cause") != "start_failed":
-            return
-        if self._resumed_by.get(resume.resumes) == run.run_id:
-            self._resumed_by[resume.resumes] = None
-            if self._journal is not None:
-                self._journal.resumed(resume.resumes, None)
-            log.info("run_resume_released", run_id=run.run_id, resumes=resume.resumes, reason="start_failed")
+                run = hosted.run
+                summary = run.summary or {}
+                self._claims.release_if_start_failed(run.run_id, run.resume, summary.get("cause"))
 
     def _start_run(self, run: Run) -> None:
         try:
@@ -446,36 +408,3 @@ def _interrupted_status(entry: JournalEntry, resumed_by: str | None = None) -> R
         errors=entry.errors,
         resumed_by=resumed_by or entry.resumed_by,
     )
-
-
-def describe_profile(profile: Profile) -> dict[str, Any]:
-    """The JSON ``validate`` answers: store, stop condition, and per camera its identity and array."""
-    acquisition = profile.acquisition
-    arrays = summarize(profile)
-    return {
-        "file": profile.file,
-        "store": profile.stream.store_path,
-        "version": int(profile.stream.version_enum.value),
-        "stop": {
-            "frames": acquisition.frames,
-            "duration_s": acquisition.duration_s,
-            "until_stopped": acquisition.until_stopped,
-        },
-        "memory_bytes": sum(array.memory_bytes for array in arrays),
-        "cameras": [
-            {
-                "name": camera.name,
-                "driver": camera.driver,
-                "identity": camera_identity(camera),
-                "output_key": array.output_key,
-                "dtype": array.dtype,
-                "shape": list(array.shape),
-                "chunk_shape": list(array.chunk_shape),
-                "shard_shape": None if array.shard_shape is None else list(array.shard_shape),
-                "frames": array.frames,
-                "frame_rate_hz": array.frame_rate_hz,
-                "mb_per_s": array.mb_per_s,
-            }
-            for camera, array in zip(profile.cameras, arrays, strict=True)
-        ],
-    }

@@ -3,6 +3,7 @@
 One entry becomes a :class:`CameraProfile`: the driver settings (``SimulatedCameraSettings`` or
 ``GenicamCameraSettings``, read field by field from their type hints) and the ``ArraySettings`` of its array
 (dimensions, data type, output key, plus the store-wide compression and multiscale settings).
+:func:`camera_identity` says which device an entry drives (two live runs never share one).
 
 Design notes:
 - Rules of one kind of settings stay in their classes; this module only adds the rules that join a camera to its
@@ -17,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -220,3 +222,12 @@ def _check_frame_shape(checker: Checker, settings: CameraSettings, entry: Camera
             got = dimension.array_size_px
             message = f"must equal the camera's frame {side} ({frame}, settings.{side}). Got {got} instead."
             checker.add(reader.line("array_size_px"), reader.at("array_size_px"), message)
+
+
+def camera_identity(camera: CameraProfile) -> str:
+    """What makes two cameras the same device: the simulated camera's name, or GenICam producers + selector."""
+    settings = camera.settings
+    if isinstance(settings, SimulatedCameraSettings):
+        return f"simulated:{camera.name}"
+    producers = ",".join(sorted(str(Path(p).resolve()) for p in settings.producers)) or "$GENICAM_GENTL64_PATH"
+    return f"genicam:{producers}:{settings.select.describe()}"

@@ -2,7 +2,9 @@
 
 :func:`summarize` computes an :class:`ArraySummary` per camera from the engine's own layout math
 (:func:`daemon.storage.layout.build_layout`, which also clamps chunks and shards as the run will), and
-:func:`format_summary` renders it for ``acqd validate``.
+:func:`format_summary` renders it for ``acqd validate``; :func:`describe_profile` is the same as JSON (the control
+plane's ``validate`` answer) and :func:`profile_memory_bytes` the memory a run of the profile holds (the daemon's
+admission budget).
 
 Design notes:
 - The layout is built as the engine builds level 0 (``image_writer.level0_layout``: shards only with v3), but
@@ -22,9 +24,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from daemon.profile import Profile
-from daemon.profile_cameras import CameraProfile
+from daemon.profile_cameras import CameraProfile, camera_identity
 from daemon.storage.array_writer import block_capacity, plan_jobs
 from daemon.storage.layout import ArrayLayout, Clamp, build_layout
 from daemon.storage.multiscale import plan_image_levels
@@ -209,3 +212,41 @@ def _format_levels(s: ArraySummary) -> list[str]:
         return []
     shapes = ", ".join(_dims(shape) for shape in s.levels[1:]) or "none (level 0 fits one chunk)"
     return [f"    pyramid    {s.downsampling_method}, {len(s.levels)} levels; levels 1..: {shapes}"]
+
+
+def profile_memory_bytes(profile: Profile) -> int:
+    """Writer buffers plus queue budget of every camera of ``profile`` (as ``acqd validate`` reports them)."""
+    return sum(array.memory_bytes for array in summarize(profile))
+
+
+def describe_profile(profile: Profile) -> dict[str, Any]:
+    """The JSON ``validate`` answers: store, stop condition, and per camera its identity and array."""
+    acquisition = profile.acquisition
+    arrays = summarize(profile)
+    return {
+        "file": profile.file,
+        "store": profile.stream.store_path,
+        "version": int(profile.stream.version_enum.value),
+        "stop": {
+            "frames": acquisition.frames,
+            "duration_s": acquisition.duration_s,
+            "until_stopped": acquisition.until_stopped,
+        },
+        "memory_bytes": sum(array.memory_bytes for array in arrays),
+        "cameras": [
+            {
+                "name": camera.name,
+                "driver": camera.driver,
+                "identity": camera_identity(camera),
+                "output_key": array.output_key,
+                "dtype": array.dtype,
+                "shape": list(array.shape),
+                "chunk_shape": list(array.chunk_shape),
+                "shard_shape": None if array.shard_shape is None else list(array.shard_shape),
+                "frames": array.frames,
+                "frame_rate_hz": array.frame_rate_hz,
+                "mb_per_s": array.mb_per_s,
+            }
+            for camera, array in zip(profile.cameras, arrays, strict=True)
+        ],
+    }

@@ -37,14 +37,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, ConflictError
 from daemon.log import get_logger
 from daemon.profile import Profile
 from daemon.profile_catalog import ProfileCatalog
-from daemon.run_journal import JournalEntry
+from daemon.run_journal import JournalEntry, RunJournal
 from daemon.run_manager import ProfileSource
 from daemon.storage.append_plan import AppendPlan, plan_append
 from daemon.storage.location import open_store
+from daemon.storage.settings_json import ResumeRequest
 
 log = get_logger("manager")
 
@@ -108,3 +109,44 @@ def log_resumed(run_id: str, entry: JournalEntry, plan: AppendPlan) -> None:
             for key, image in plan.images.items()
         },
     )
+
+
+class ResumeClaims:
+    """Which run resumes which interrupted run: at most one, and a resume that failed to start is released.
+
+    Not thread-safe: the run host calls it with its lock held. This daemon's claims come first; a run it never
+    claimed is looked up in its (recovered) journal entry, then in the journal."""
+
+    def __init__(self, journal: RunJournal | None) -> None:
+        self._journal = journal
+        self._by: dict[str, str | None] = {}  # interrupted run id -> the run resuming it (None: released)
+
+    def check(self, run_id: str, entry: JournalEntry | None) -> None:
+        """Raise ConflictError if ``run_id`` (whose entry this daemon recovered, if any) is already resumed."""
+        if run_id in self._by:
+            by = self._by[run_id]
+        else:
+            by = entry.resumed_by if entry is not None else None
+            if by is None and self._journal is not None:
+                journal_entry = self._journal.read(run_id)
+                by = journal_entry.resumed_by if journal_entry is not None else None
+        if by is not None:
+            raise ConflictError(f"resume: run {run_id!r} was already resumed by run {by!r}.")
+
+    def claim(self, request: ResumeRequest, run_id: str) -> None:
+        """Run ``run_id`` resumes ``request.resumes`` (the journal records it before the run starts)."""
+        self._by[request.resumes] = run_id
+
+    def release_if_start_failed(self, run_id: str, request: ResumeRequest | None, cause: object) -> None:
+        """The run ``run_id`` ended: if it resumed a run and failed to start, it stored nothing, so that run may be
+        resumed again (in memory and in the journal, written now so no later claim can be overtaken)."""
+        if request is None or cause != "start_failed" or self._by.get(request.resumes) != run_id:
+            return
+        self._by[request.resumes] = None
+        if self._journal is not None:
+            self._journal.resumed(request.resumes, None)
+        log.info("run_resume_released", run_id=run_id, resumes=request.resumes, reason="start_failed")
+
+    def resumed_by(self) -> dict[str, str | None]:
+        """A snapshot: interrupted run id -> the run of this daemon resuming it (None: released)."""
+        return dict(self._by)
