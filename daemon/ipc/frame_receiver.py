@@ -30,6 +30,9 @@ Design notes:
   with a frame ring also whenever the worker has consumed all it received (the sender waits for ring space it
   frees; the I/O thread's turn, <= 50 ms, bounds that wait); STORED goes out at once when it moved
   that much, else on the I/O thread's next turn (at most a poll interval, <= 50 ms, later).
+- The initial credit window goes out at :meth:`connect`, or, after ``connect(grant=False)``, with :meth:`grant`
+  once the worker's store is ready (heartbeats flow meanwhile): the sender's ``wait_until_ready`` returns then,
+  and a run starts its cameras only after it.
 - Sequence numbers are contiguous on a link: a jump is a transit loss, reported LOST at once (reason
   ``transit_gap``); a jump larger than the window, a duplicate, or a frame of another run is junk (counted).
 - After the sender stays silent for its ``liveness_timeout_s`` (from WELCOME), :meth:`recv` hands out the frames
@@ -44,7 +47,6 @@ import queue
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,8 +56,8 @@ import zmq
 from daemon.errors import ConfigError, PeerLost, ProtocolError, StreamClosedError
 from daemon.ipc.accounting import ThrottledCounter
 from daemon.ipc.checks import check_json_object, check_text
-from daemon.ipc.frame import Frame
 from daemon.ipc.frame_ring import FrameRing
+from daemon.ipc.handshake import await_welcome
 from daemon.ipc.header import FrameHeader
 from daemon.ipc.messages import (
     ControlMessage,
@@ -71,47 +73,15 @@ from daemon.ipc.messages import (
     decode_control,
     encode_control,
 )
+from daemon.ipc.received_frame import EndOfStream, ReceivedFrame
 from daemon.ipc.socket_thread import Context, SocketThread
 from daemon.ipc.stored_tracker import StoredTracker
 from daemon.ipc.stream_settings import ReceiverSettings
 from daemon.ipc.stream_status import ReceiverStats
-from daemon.ipc.wire import MessageKind, check_version, decode_prefix
 from daemon.log import get_logger
 
 _POLL_MAX_S = 0.05
 _RECV_BATCH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedFrame:
-    """One frame as received: its header and a read-only, zero-copy view of its pixels."""
-
-    header: FrameHeader
-    pixels: npt.NDArray[Any]
-
-    @property
-    def seq(self) -> int:
-        return self.header.seq
-
-    @property
-    def key(self) -> str:
-        return self.header.key
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.pixels.nbytes)
-
-    def to_frame(self) -> Frame:
-        h = self.header
-        return Frame(self.pixels, h.frame_id, h.host_time_ns, h.device_timestamp_ns, h.flags)
-
-
-@dataclass(frozen=True, slots=True)
-class EndOfStream:
-    """The sender finished: it sent ``frames`` frames, sequence numbers below ``next_seq``."""
-
-    frames: int
-    next_seq: int
 
 
 class _PeerLostMarker:
@@ -181,7 +151,7 @@ class FrameReceiver:
         ring = self._open_ring()
         hello = Hello(self._settings.worker_id, os.getpid(), None if ring is None else ring.offer.to_json())
         self._io.socket.send(encode_control(hello))
-        welcome = self._await_welcome(time.monotonic() + self._settings.connect_timeout_s)
+        welcome = await_welcome(self._io.socket, self._junk, self._settings.endpoint, self._settings.connect_timeout_s)
         self._welcome = welcome
         self._heartbeat_s = welcome.heartbeat_interval_s
         self._liveness_s = welcome.liveness_timeout_s
@@ -220,37 +190,6 @@ class FrameReceiver:
         # Credit comes back often enough that the ring frees space long before it is full.
         self._credit_batch_bytes = max(1, min(self._settings.window_bytes, size) // 4)
         return self._ring
-
-    def _await_welcome(self, deadline: float) -> Welcome:
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not self._io.socket.poll(int(remaining * 1000) + 1, zmq.POLLIN):
-                continue
-            parts = self._io.socket.recv_multipart()
-            if len(parts) != 1:
-                self._junk.count("part_count", parts=len(parts))
-                continue
-            try:
-                version, kind = decode_prefix(parts[0])
-            except ProtocolError as exc:
-                self._junk.count("malformed", error=str(exc))
-                continue
-            if kind is MessageKind.REFUSE:
-                refusal = decode_control(parts[0])
-                reason = refusal.reason if isinstance(refusal, Refuse) else repr(refusal)
-                raise ProtocolError(f"the sender refused this worker: {reason}.")
-            check_version(version)
-            try:
-                message = decode_control(parts[0])
-            except ProtocolError as exc:
-                self._junk.count("malformed", error=str(exc))
-                continue
-            if isinstance(message, Welcome):
-                return message
-            self._junk.count("unexpected_kind", kind=message.KIND.name)
-        raise PeerLost(
-            f"no WELCOME from {self._settings.endpoint} within {self._settings.connect_timeout_s} s "
-            "(connect_timeout_s)."
-        )
 
     def recv(self, timeout_s: float) -> ReceivedFrame | EndOfStream | None:
         """The next frame or the end of the stream; None if nothing came within ``timeout_s``."""

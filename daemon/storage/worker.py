@@ -57,7 +57,8 @@ import structlog
 
 from daemon.errors import ConfigError, PeerLost, ProtocolError, StorageError
 from daemon.ipc.accounting import ThrottledCounter
-from daemon.ipc.frame_receiver import EndOfStream, FrameReceiver, ReceivedFrame
+from daemon.ipc.frame_receiver import FrameReceiver
+from daemon.ipc.received_frame import EndOfStream, ReceivedFrame
 from daemon.ipc.stream_settings import ReceiverSettings
 from daemon.log import configure, get_logger
 from daemon.storage.append_plan import AppendPlan, plan_append, record_resume, resume_record

@@ -18,8 +18,9 @@ import numpy as np
 import zmq
 
 from daemon.ipc.frame import Frame, FrameFlags
-from daemon.ipc.frame_receiver import EndOfStream, FrameReceiver, ReceivedFrame
+from daemon.ipc.frame_receiver import FrameReceiver
 from daemon.ipc.messages import Hello, Welcome, decode_control, encode_control
+from daemon.ipc.received_frame import EndOfStream, ReceivedFrame
 from daemon.ipc.wire import MAGIC, PREFIX, MessageKind, decode_prefix
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import zmq
 
-from daemon.ipc.frame_receiver import EndOfStream, FrameReceiver, ReceivedFrame
+from daemon.ipc.frame_receiver import FrameReceiver
 from daemon.ipc.frame_sender import FrameSender
 from daemon.ipc.header import FrameHeader
 from daemon.ipc.messages import Credit, End, Lost, Stored, Welcome, encode_control
+from daemon.ipc.received_frame import EndOfStream, ReceivedFrame
 
 from .stream_helpers import FakeSender, control_messages_until, fake_worker, make_frame, take, wait_until
 

@@ -13,7 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from daemon.ipc.frame_receiver import EndOfStream, FrameReceiver, ReceivedFrame
+from daemon.ipc.frame_receiver import FrameReceiver
+from daemon.ipc.received_frame import EndOfStream, ReceivedFrame
 from daemon.ipc.stream_settings import ReceiverSettings
 
 

@@ -9,8 +9,9 @@ import numpy as np
 
 from daemon.ipc.accounting import DropReason
 from daemon.ipc.frame import Frame
-from daemon.ipc.frame_receiver import EndOfStream, FrameReceiver, ReceivedFrame
+from daemon.ipc.frame_receiver import FrameReceiver
 from daemon.ipc.frame_sender import FrameSender
+from daemon.ipc.received_frame import EndOfStream, ReceivedFrame
 from daemon.ipc.stream_settings import ReceiverSettings, SenderSettings
 from daemon.ipc.stream_status import FinishResult, SenderState
 
