@@ -6,6 +6,8 @@ measured in one process run so the figures are comparable:
 - ``engine alone``: ``ZarrStream.append`` in this process on frames of the reference radial sine, pre-rendered
   (the ceiling: no camera, no socket, no second process);
 - ``simulated camera alone``: the simulated camera drawing the same frames as fast as it can (no storage);
+- ``simulated -> null worker``: that camera through a run's camera reader and frame sender (frame ring included)
+  to a worker that stores nothing: what the pipeline costs on top of the engine (its CPU ms/frame);
 - ``simulated -> pipeline``: an ``acqd`` Run of that camera free-running (``frame_period_s: 0``) with a blocking
   queue (a simulated camera may wait), so every frame is stored: the pipeline's sustained rate;
 - ``fake GenTL alone`` / ``fake GenTL -> pipeline`` (unless ``--no-genicam``): the fake producer through harvesters
@@ -27,6 +29,7 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,9 +49,15 @@ from daemon.cameras.settings import (  # noqa: E402
     SimulatedCameraSettings,
 )
 from daemon.cameras.simulated import render_radial_sine  # noqa: E402
+from daemon.ipc.endpoint import PrivateIpcFolder  # noqa: E402
+from daemon.ipc.frame_queue import QueueMode  # noqa: E402
+from daemon.ipc.frame_sender import FrameSender  # noqa: E402
+from daemon.ipc.stream_settings import SenderSettings  # noqa: E402
 from daemon.log import configure  # noqa: E402
 from daemon.profile import parse_profile  # noqa: E402
 from daemon.run import Run  # noqa: E402
+from daemon.run_books import CameraBooks  # noqa: E402
+from daemon.run_camera import CameraReader  # noqa: E402
 from daemon.storage import ArraySettings, CompressionSettings, Dimension, StreamSettings, ZarrStream  # noqa: E402
 
 DISTINCT_FRAMES = 64
@@ -125,6 +134,45 @@ def camera_alone(settings: CameraSettings, frames: int) -> dict[str, float]:
         camera.close()
     lost = stats.frames_lost / max(stats.frames_delivered + stats.frames_lost, 1)
     return {"fps": frames / elapsed, "lost": lost, "cpu_ms": used * 1e3 / frames}
+
+
+def link_alone(settings: CameraSettings, frames: int) -> dict[str, float]:
+    """The camera's frames through a run's camera reader and frame sender (frame ring included) to a worker that
+    stores nothing (``tests/ipc/worker_child.py``): the pipeline's cost without the storage engine. A blocking
+    queue, so every frame goes through; CPU is this process's and the child's."""
+    folder = PrivateIpcFolder()
+    queue = 256 << 20
+    sender = FrameSender(
+        SenderSettings(folder.endpoint, run_id="bench", config={}, queue_max_bytes=queue, queue_mode=QueueMode.BLOCK)
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.ipc.worker_child", sender.endpoint, "--window-frames", "64"], cwd=REPO
+    )
+    camera = create_camera(settings)
+    try:
+        if sender.wait_for_worker(30) is None:
+            raise RuntimeError("the null worker did not connect")
+        camera.open()
+        camera.configure()
+        camera.start()
+        books = CameraBooks("cam", "")
+        reader = CameraReader(books, camera, sender, run_id="bench", frames_limit=frames, incomplete="drop")
+        started, cpu = time.perf_counter(), cpu_s()
+        reader.start()
+        result = sender.finish(60.0) if reader.join(120.0) else None
+        elapsed = time.perf_counter() - started
+        child.wait(30)
+        used = cpu_s() - cpu
+    finally:
+        camera.close()
+        sender.close()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        folder.close()
+    if result is None or result.stats.frames_stored != frames:
+        raise RuntimeError(f"the link lost frames: {None if result is None else result.stats}")
+    return {"fps": frames / elapsed, "lost": 0.0, "cpu_ms": used * 1e3 / frames}
 
 
 def through_pipeline(
@@ -220,6 +268,7 @@ def bench_paths(root: Path, args: argparse.Namespace) -> dict[str, Callable[[], 
     paths: dict[str, Callable[[], dict[str, float]]] = {
         "engine alone": lambda: engine_alone(root, args),
         "simulated camera alone": lambda: camera_alone(sim, args.frames),
+        "simulated -> null worker": lambda: link_alone(sim, args.frames),
         "simulated -> pipeline": lambda: through_pipeline(root, simulated, {"on_queue_full": "block"}, args),
     }
     if not args.no_genicam:

@@ -182,7 +182,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer frames and repetitions (a look, not a result)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 2)")
     parser.add_argument("--big-frames", type=int, default=None, help="2048x2048 frames per run (default 384)")
-    parser.add_argument("--small-frames", type=int, default=None, help="512x512 frames per run (default 3072)")
+    parser.add_argument("--small-frames", type=int, default=None, help="512x512 frames per run (default 12288)")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, among {', '.join(CASES)}")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated, among " + ", ".join(SYSTEMS))
     parser.add_argument("--threads", type=int, default=2, help="writer threads of every system")
@@ -199,7 +199,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.reps = args.reps or (2 if args.quick else 3)
     args.big_frames = args.big_frames or (128 if args.quick else 384)
-    args.small_frames = args.small_frames or (1024 if args.quick else 3072)
+    args.small_frames = args.small_frames or (1024 if args.quick else 12288)
     args.long = (15.0 if args.quick else 30.0) if args.long is None else args.long
     args.cases = [c for c in args.cases.split(",") if c]
     args.systems = [s for s in args.systems.split(",") if s]
