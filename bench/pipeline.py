@@ -146,7 +146,9 @@ def link_alone(settings: CameraSettings, frames: int) -> dict[str, float]:
         SenderSettings(folder.endpoint, run_id="bench", config={}, queue_max_bytes=queue, queue_mode=QueueMode.BLOCK)
     )
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.ipc.worker_child", sender.endpoint, "--window-frames", "64"], cwd=REPO
+        [sys.executable, "-m", "tests.ipc.worker_child", sender.endpoint, "--window-frames", "64"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,  # its log lines would land in the table
     )
     camera = create_camera(settings)
     try:

@@ -216,7 +216,8 @@ def pipeline_table() -> str:
     script = REPO / "bench" / "pipeline.py"
     if not script.exists():
         return "(bench/pipeline.py does not exist yet)"
-    out = subprocess.run([PY, str(script), "--no-genicam"], capture_output=True, text=True)
+    # 1000 frames: the simulated camera draws its 128 phases once, which would dominate a 200-frame run
+    out = subprocess.run([PY, str(script), "--no-genicam", "--frames", "1000"], capture_output=True, text=True)
     return out.stdout.strip() if out.returncode == 0 else f"(bench/pipeline.py failed: {out.stderr.strip()[-500:]})"
 
 
