@@ -44,6 +44,7 @@ from typing import Any
 
 import structlog
 
+from daemon import heap
 from daemon.cameras.camera import Camera
 from daemon.cameras.factory import create_camera
 from daemon.errors import AcqdError, ConfigError, ConflictError
@@ -370,6 +371,9 @@ class Run:
             self._finished_at = time.time()
         log = self._log.error if state is RunState.FAILED else self._log.info
         log("run_summary", **summary)
+        released = heap.trim()  # the run's frames are gone: their heap pages go back to the system
+        if released:
+            self._log.info("run_memory_returned", mb=round(released / 1e6, 1))
         notify(self._log, self._observer.on_summary, self.run_id, summary)
         self._set_state(state)
         self._done.set()
