@@ -12,28 +12,22 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from collections.abc import Callable
 
 from daemon.metrics import process_rss_bytes
 
-_trim: Callable[[int], int] | None = None
-_loaded = False
 
-
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim`` (None elsewhere: musl, macOS)."""
-    global _trim, _loaded
-    if not _loaded:
-        _loaded = True
-        name = ctypes.util.find_library("c")
-        try:
-            function = ctypes.CDLL(name).malloc_trim
-        except (OSError, AttributeError, TypeError):
-            return None
-        function.argtypes = [ctypes.c_size_t]
-        function.restype = ctypes.c_int
-        _trim = function
-    return _trim
+    """glibc's ``malloc_trim`` (None elsewhere: musl, macOS); looked up once."""
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+    function.argtypes = [ctypes.c_size_t]
+    function.restype = ctypes.c_int
+    return function
 
 
 def trim() -> int | None:

@@ -122,7 +122,7 @@ class FrameReceiver:
         self._summary: dict[str, Any] | None = None
         self._end_received = False
         self._final_sent = threading.Event()
-        self._granted = self._grant_due = False  # the initial window: granted / due from the I/O thread
+        self._granted = self._grant_due = False  # the initial window: granted / not yet sent by the I/O thread
         self._peer_lost = False
         self._last_heard = self._last_sent = 0.0
         self._heartbeat_s = self._liveness_s = 0.0  # from WELCOME
@@ -155,13 +155,12 @@ class FrameReceiver:
         self._welcome = welcome
         self._heartbeat_s = welcome.heartbeat_interval_s
         self._liveness_s = welcome.liveness_timeout_s
-        if grant:
-            self._io.socket.send(encode_control(self._initial_credit()))
-            self._granted = True
         self._last_heard = self._last_sent = time.monotonic()
         poll_s = min(self._heartbeat_s / 2, _POLL_MAX_S)
         self._io.start(self._step, self._drain_socket, self._on_io_error, poll_s)
         self._log.info("frame_stream_connected", endpoint=self._settings.endpoint, run_id=welcome.run_id)
+        if grant:
+            self.grant()
         return welcome
 
     def grant(self) -> None:
@@ -173,9 +172,6 @@ class FrameReceiver:
                 return
             self._granted = self._grant_due = True
         self._io.wake()
-
-    def _initial_credit(self) -> Credit:
-        return Credit(self._settings.window_frames, self._settings.window_bytes)
 
     def _open_ring(self) -> FrameRing | None:
         """The frame ring to offer (None: disabled, or shared memory is not available here)."""
@@ -310,7 +306,7 @@ class FrameReceiver:
 
     def _flush(self) -> None:
         with self._lock:
-            initial = self._initial_credit() if self._grant_due else None
+            initial = Credit(self._settings.window_frames, self._settings.window_bytes) if self._grant_due else None
             self._grant_due = False
             lost, self._pending_lost = self._pending_lost, []
             next_seq = self._tracker.next_seq
