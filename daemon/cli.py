@@ -95,7 +95,7 @@ def worker(args: argparse.Namespace) -> int:
 
 
 def _add_worker_parser(commands: Any) -> None:
-    from daemon.storage.worker import add_arguments
+    from daemon.storage.worker_options import add_arguments
 
     sub = commands.add_parser(
         "worker",

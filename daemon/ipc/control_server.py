@@ -11,11 +11,9 @@ Design notes (why nothing a client sends can crash or wedge the server):
   bounded; no reply is possible).
 - Every reply is sent with ``NOBLOCK`` on a ``ROUTER_MANDATORY`` socket: a vanished client or one that never reads
   costs a counted drop, never a blocked loop.
-- Replies are cached per request id (bounded in entries and in bytes, least recently used evicted) with a
-  fingerprint of command and args, so a retry is answered from the cache and never executed twice; a retry
-  arriving while its request is still on the worker joins it and gets the same reply. ``unavailable`` replies are
-  not cached (the retry should retry). The byte bound matters: a ``status`` of every run kept is tens of KiB, and a
-  client polling it would fill the 1024 entries with them.
+- Replies are cached per request id (:class:`~daemon.ipc.reply_cache.ReplyCache`), so a retry is answered from the
+  cache and never executed twice; a retry arriving while its request is still on the worker joins it and gets the
+  same reply. ``unavailable`` replies are not cached (the retry should retry).
 - Slow commands never delay ``ping``: they run on the worker. When more than ``max_queued`` wait, new ones get
   ``unavailable`` at once. A command that hangs forever blocks only the worker; ``close`` gives up on it after
   ``close_timeout_s`` (the worker is a daemon thread and creates its result socket per job, so the context can
@@ -54,15 +52,14 @@ from daemon.ipc.curve import (
     ensure_server_keys,
     prepare_bind,
 )
+from daemon.ipc.envelope import recv_parts, split_envelope
+from daemon.ipc.reply_cache import DEFAULT_REPLY_CACHE, DEFAULT_REPLY_CACHE_BYTES, ReplyCache
 from daemon.log import get_logger
 from daemon.run_manager import RunManager
 
 log = get_logger("control_server")
 
-DEFAULT_REPLY_CACHE = 1024
-DEFAULT_REPLY_CACHE_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_QUEUED = 32
-_MAX_PARTS = 4  # identity, delimiter, body, and one more to detect extras
 _DRAIN_BATCH = 256
 _POLL_MS = 100
 _RESULT_LINGER_MS = 1000
@@ -96,40 +93,6 @@ class _Job:
     prepared: Prepared
 
 
-class _ReplyCache:
-    """Encoded replies by request key with the request fingerprint; least recently used evicted first, once more
-    than ``capacity`` entries or ``max_bytes`` of replies are kept (the newest entry is always kept)."""
-
-    def __init__(self, capacity: int, max_bytes: int = DEFAULT_REPLY_CACHE_BYTES) -> None:
-        self._capacity = capacity
-        self._max_bytes = max_bytes
-        self._bytes = 0
-        self._entries: collections.OrderedDict[str, tuple[str, bytes]] = collections.OrderedDict()
-
-    def get(self, key: str) -> tuple[str, bytes] | None:
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
-
-    def put(self, key: str, fingerprint: str, data: bytes) -> None:
-        previous = self._entries.get(key)
-        self._bytes += len(data) - (0 if previous is None else len(previous[1]))
-        self._entries[key] = (fingerprint, data)
-        self._entries.move_to_end(key)
-        while len(self._entries) > 1 and (len(self._entries) > self._capacity or self._bytes > self._max_bytes):
-            _, (_, evicted) = self._entries.popitem(last=False)
-            self._bytes -= len(evicted)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def nbytes(self) -> int:
-        """The bytes of the replies kept."""
-        return self._bytes
-
-
 class ControlServer:
     """Serves the control protocol on ``endpoint`` for ``manager`` (see the module notes)."""
 
@@ -155,7 +118,7 @@ class ControlServer:
         self._close_timeout_s = close_timeout_s
         if reply_cache_bytes < 1:
             raise ConfigError(f"reply_cache_bytes must be >= 1. Got {reply_cache_bytes} instead.")
-        self._cache = _ReplyCache(reply_cache_size, reply_cache_bytes)
+        self._cache = ReplyCache(reply_cache_size, reply_cache_bytes)
         self._pending: dict[str, _Pending] = {}
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_queued)
         self._counts: collections.Counter[str] = collections.Counter()
@@ -291,7 +254,7 @@ class ControlServer:
     def _drain(self, sock: zmq.Socket[bytes], handler: Callable[[list[bytes], int], None]) -> None:
         for _ in range(_DRAIN_BATCH):
             try:
-                parts, extra = _recv_parts(sock)
+                parts, extra = recv_parts(sock)
             except zmq.Again:
                 return
             try:
@@ -302,17 +265,12 @@ class ControlServer:
 
     def _on_message(self, parts: list[bytes], extra: int) -> None:
         self._bump("received")
-        identity, rest = parts[0], parts[1:]
-        if rest and rest[0] == b"":
-            envelope, body = [identity, b""], rest[1:]
-        else:
-            envelope, body = [identity], rest
-        count = len(body) + extra
-        if count != 1:
+        envelope, body, count = split_envelope(parts, extra)
+        if body is None:
             message = f"a request is exactly one JSON part after the routing envelope; got {count} parts."
             self._send(envelope, self._encode(Reply.failure(None, ErrorCode.BAD_REQUEST, message)))
             return
-        self._on_request(envelope, body[0])
+        self._on_request(envelope, body)
 
     def _on_request(self, envelope: list[bytes], payload: bytes) -> None:
         try:
@@ -436,19 +394,6 @@ class ControlServer:
     def _count_fields(self) -> dict[str, int]:
         with self._lock:
             return {**self._counts, "errors": sum(self._errors.values())}
-
-
-def _recv_parts(sock: zmq.Socket[bytes]) -> tuple[list[bytes], int]:
-    """Receive one whole multipart message without blocking; keep at most ``_MAX_PARTS`` parts."""
-    parts = [sock.recv(zmq.NOBLOCK)]
-    extra = 0
-    while sock.rcvmore:
-        part = sock.recv()
-        if len(parts) < _MAX_PARTS:
-            parts.append(part)
-        else:
-            extra += 1
-    return parts, extra
 
 
 def _cacheable(reply: Reply) -> bool:

@@ -22,12 +22,8 @@ Design notes:
   timing out, :meth:`worker_lost` from the pipeline when the child exits, or ``close`` before the end): every
   unacknowledged and queued frame is counted ``worker_lost`` and listed in :attr:`SenderStats.lost`; later offers
   return ``DropReason.WORKER_LOST``. Losing the worker is final for a sender.
-- Frame ring: a worker on this host may offer a ring in shared memory (:mod:`daemon.ipc.frame_ring`); frames
-  are then copied into it once and only header and offset go on the socket. A frame that does not fit goes inline.
-- Credit: a frame goes out while the worker granted at least one frame and a positive byte balance; the byte
-  balance may go negative by one frame, so frames larger than the window still flow, one at a time. The worker
-  returns credit with CREDIT for frames it consumed; frames it reports LOST give their credit back here (a frame
-  lost in transit never reached the worker, so only the sender knows its size).
+- Credit and the frame ring: :class:`~daemon.ipc.send_window.SendWindow` (frames go out as the worker's credit
+  allows, through its shared-memory ring when it offered one on this host, else inline).
 """
 
 from __future__ import annotations
@@ -45,7 +41,6 @@ from daemon.ipc.accounting import DropReason, ThrottledCounter
 from daemon.ipc.delivery_ledger import DeliveryLedger
 from daemon.ipc.frame import Frame
 from daemon.ipc.frame_queue import FrameQueue, PutResult
-from daemon.ipc.frame_ring import RingOffer, RingWriter
 from daemon.ipc.header import FrameHeader
 from daemon.ipc.messages import (
     MAX_CONTROL_BYTES,
@@ -62,6 +57,7 @@ from daemon.ipc.messages import (
     decode_control,
     encode_control,
 )
+from daemon.ipc.send_window import SendWindow
 from daemon.ipc.socket_thread import Context, SocketThread
 from daemon.ipc.stream_settings import SenderSettings
 from daemon.ipc.stream_status import FinishResult, SenderState, SenderStats, WorkerInfo
@@ -119,7 +115,7 @@ class FrameSender:
         self._state = SenderState.WAITING
         self._peer: bytes | None = None
         self._worker: WorkerInfo | None = None
-        self._credit_frames = self._credit_bytes = 0
+        self._window = SendWindow()  # credit under the lock; its ring used by the I/O thread only
         self._refused = 0
         self._lost_cause: str | None = None
         self._finish_requested = False
@@ -129,8 +125,6 @@ class FrameSender:
         self._ready = threading.Event()  # the worker granted credit: its store is open
         self._done = threading.Event()
         self._last_heard = self._last_sent = 0.0
-        self._ring: RingWriter | None = None  # the worker's ring, used by the I/O thread only
-        self._ring_frames = 0  # of the frames sent, those through the ring (the rest went inline)
         poll_s = min(settings.heartbeat_interval_s / 2, _POLL_MAX_S)
         self._io.start(self._step, self._drain_socket, self._on_io_error, poll_s)
         self._log.info("frame_stream_bound", endpoint=self.endpoint)
@@ -240,14 +234,14 @@ class FrameSender:
                 queued_frames=queue.frames,
                 queued_bytes=queue.nbytes,
                 queue_peak_bytes=queue.peak_nbytes,
-                credit_frames=self._credit_frames,
-                credit_bytes=self._credit_bytes,
+                credit_frames=self._window.frames,
+                credit_bytes=self._window.nbytes,
                 worker=self._worker,
                 lost_cause=self._lost_cause,
                 lost=ledger.lost,
                 refused_peers=self._refused,
                 junk=self._junk.snapshot(),
-                frames_via_ring=self._ring_frames,
+                frames_via_ring=self._window.ring_frames,
             )
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -260,8 +254,8 @@ class FrameSender:
         self._lose("closed")
         if not self._io.close(timeout_s):
             self._log.error("frame_sender_thread_stuck", timeout_s=timeout_s)
-        elif self._ring is not None:  # the I/O thread, its only user, has stopped
-            self._ring.close()
+        else:  # the I/O thread, the ring's only user, has stopped
+            self._window.close()
 
     # ---- books (any thread, under the lock) --------------------------------------------------------------------
 
@@ -275,7 +269,7 @@ class FrameSender:
             self._queue.close()
             unacked = self._ledger.lose_unacked()
             queued = self._ledger.lose_queued((item.frame.frame_id, item.key) for item in self._queue.drain())
-            self._credit_frames = self._credit_bytes = 0
+            self._window.clear()
         self._welcomed.set()
         self._ready.set()
         self._done.set()
@@ -312,24 +306,14 @@ class FrameSender:
                         self._end_sent = True
                         self._send_control(End(frames=self._ledger.sent_frames, next_seq=self._ledger.next_seq))
                     return
-                if self._credit_frames < 1 or self._credit_bytes <= 0:
-                    return
-                head = self._queue.head_nbytes()
-                if self._ring is not None and head is not None and self._ring.waits_for_room(head):
-                    return  # the worker frees ring space as it consumes: wait for that rather than go inline
+                if not self._window.allows(self._queue.head_nbytes()):
+                    return  # no credit, or the ring has no room yet (the worker frees it as it consumes)
                 item = self._queue.get_nowait()
                 if item is None:
                     return
                 seq = self._ledger.send(item.frame.frame_id, item.key, item.nbytes)
-                self._credit_frames -= 1
-                self._credit_bytes -= item.nbytes
-            header = FrameHeader.with_seq(item.header, seq)
-            offset = None if self._ring is None else self._ring.place(seq, item.frame.pixels)
-            if offset is None:
-                self._send([header, item.frame.pixels])
-            else:
-                self._ring_frames += 1
-                self._send([header, b"", offset.to_bytes(8, "little")])
+                self._window.spend(item.nbytes)
+            self._send([FrameHeader.with_seq(item.header, seq), *self._window.payload(seq, item.frame.pixels)])
 
     def _send_control(self, message: ControlMessage) -> None:
         self._send([encode_control(message)])
@@ -374,12 +358,10 @@ class FrameSender:
     def _on_control(self, message: ControlMessage) -> None:
         if isinstance(message, Credit):
             with self._lock:
-                self._credit_frames += message.frames
-                self._credit_bytes += message.nbytes
+                self._window.add(message.frames, message.nbytes)
             if not self._ready.is_set():
                 self._ready.set()
-            if self._ring is not None and message.consumed_seq is not None:
-                self._ring.consumed_below(message.consumed_seq)
+            self._window.consumed_below(message.consumed_seq)
         elif isinstance(message, Stored):
             self._on_stored(message.next_seq)
         elif isinstance(message, Lost):
@@ -402,10 +384,8 @@ class FrameSender:
             if self._state is SenderState.WORKER_LOST:
                 return
             frames, nbytes = self._ledger.lose_seqs(message.first_seq, message.count)
-            self._credit_frames += frames  # a frame reported LOST gives its credit back here, not through CREDIT
-            self._credit_bytes += nbytes
-        if self._ring is not None:
-            self._ring.freed(message.first_seq, message.count)
+            self._window.add(frames, nbytes)  # a frame reported LOST gives its credit back here, not through CREDIT
+        self._window.freed(message.first_seq, message.count)
         self._lost_reports.count(message.reason, first_seq=message.first_seq, count=frames)
 
     def _on_final(self, message: Final) -> None:
@@ -466,7 +446,7 @@ class FrameSender:
     def _attach_ring(self, offer: dict[str, Any]) -> None:
         """Use the worker's frame ring if it is on this host and passes the checks; else frames go inline."""
         try:
-            self._ring = RingWriter.attach(RingOffer.parse(offer))
+            self._window.attach_ring(offer)
         except ProtocolError as exc:
             self._log.info("frame_stream_ring_unused", reason=str(exc))
             return

@@ -63,16 +63,17 @@ from daemon.ipc.stream_settings import ReceiverSettings
 from daemon.log import configure, get_logger
 from daemon.storage.append_plan import AppendPlan, plan_append, record_resume, resume_record
 from daemon.storage.frame_table import FrameTable, FrameTables
+from daemon.storage.lent_store import LentStore
 from daemon.storage.location import open_store
 from daemon.storage.settings_json import ResumeRequest, parse_worker_config
-from daemon.storage.sink import Buffer, Sink, Store
+from daemon.storage.sink import Store
 from daemon.storage.stream import ZarrStream
+from daemon.storage.worker_options import append_delay_s, build_parser, ring_mib_of
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PEER_LOST = 3
-APPEND_DELAY_ENV = "ACQD_WORKER_APPEND_DELAY_S"
 REJECT_STORAGE = "storage_error"
 REJECT_INVALID = "invalid_frame"
 _IDLE_S = 0.1  # recv timeout: how often an idle worker reports what storage finished in the background
@@ -129,7 +130,7 @@ class StorageWorker:
         store = self._store = open_store(settings.store_path, settings.s3)
         try:
             plan = None if parsed.resume is None else plan_append(store, settings)
-            self._stream = ZarrStream(settings, store=_LentStore(store), append=plan)
+            self._stream = ZarrStream(settings, store=LentStore(store), append=plan)
             if plan is not None and parsed.resume is not None:
                 self._record_resume(store, plan, run_id, parsed.resume)
             if parsed.frame_table:
@@ -317,76 +318,7 @@ def _collect(errors: list[StorageError], close: Callable[[], None]) -> None:
         errors.append(exc)
 
 
-class _LentStore(Store):
-    """The run's store as lent to the ZarrStream: closing the stream leaves it open, so the frame tables finish on
-    the same store (one S3 client, one staging journal); the worker closes it last."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    @property
-    def url(self) -> str:
-        return self._store.url
-
-    def open_sink(self, key: str) -> Sink:
-        return self._store.open_sink(key)
-
-    def put(self, key: str, data: Buffer) -> None:
-        self._store.put(key, data)
-
-    def get(self, key: str) -> bytes | None:
-        return self._store.get(key)
-
-    def is_empty(self) -> bool:
-        return self._store.is_empty()
-
-    def clear(self) -> None:
-        self._store.clear()
-
-
 # -- command line ---------------------------------------------------------------------------------------------
-
-
-RING_ENV = "ACQD_FRAME_RING_MIB"
-
-
-def append_delay_s(environ: Mapping[str, str]) -> float:
-    """``ACQD_WORKER_APPEND_DELAY_S`` (test only): seconds to sleep before each append; 0 when unset."""
-    text = environ.get(APPEND_DELAY_ENV, "")
-    if not text:
-        return 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 60:
-        raise ConfigError(f"{APPEND_DELAY_ENV} must be a number of seconds between 0 and 60. Got {text!r} instead.")
-    return value
-
-
-def ring_mib_of(option: int | None, environ: Mapping[str, str]) -> int:
-    """The frame ring's size in MiB: ``--ring-mib``, else ``ACQD_FRAME_RING_MIB``, else 32 (0 = no ring)."""
-    text = str(option) if option is not None else environ.get(RING_ENV, "32")
-    value = int(text) if text.isdigit() else -1
-    if not 0 <= value <= 65536:
-        raise ConfigError(f"--ring-mib / {RING_ENV} must be an integer MiB from 0 to 65536. Got {text!r} instead.")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The worker's options (shared by ``python -m daemon.storage.worker`` and ``acqd worker``)."""
-    parser.add_argument(
-        "--connect", required=True, metavar="ENDPOINT", help="the sender's endpoint (ipc://PATH or tcp://HOST:PORT)"
-    )
-    parser.add_argument("--worker-id", default=None, help="how this worker introduces itself (default: worker-PID)")
-    parser.add_argument(
-        "--ring-mib",
-        type=int,
-        default=None,
-        help=f"shared-memory frame ring offered to a sender on this host, MiB; 0 = none (default: ${RING_ENV} or 32)",
-    )
-    parser.add_argument("--log-format", choices=["json", "console", "auto"], default="auto", help="log line format")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default: INFO)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -427,15 +359,6 @@ def _signals_stop(stop: Callable[[int], None]) -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m daemon.storage.worker",
-        description="Store the frames of a run's frame stream into its Zarr store (the run's storage worker).",
-    )
-    add_arguments(parser)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from daemon.progress import CLEAR
-from daemon.storage.worker import APPEND_DELAY_ENV
+from daemon.storage.worker_options import APPEND_DELAY_ENV
 
 from .support import REPO, check_pixels, image, simulated
 

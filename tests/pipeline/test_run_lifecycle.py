@@ -17,7 +17,7 @@ from daemon.errors import AcqdError, ConflictError, StorageError
 from daemon.ipc.frame import Frame
 from daemon.run import Run, RunObserver
 from daemon.run_manager import RunState, RunStatus
-from daemon.storage.worker import APPEND_DELAY_ENV
+from daemon.storage.worker_options import APPEND_DELAY_ENV
 
 from .support import (
     acqd_threads,

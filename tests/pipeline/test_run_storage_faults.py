@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from daemon.cameras.pattern import radial_sine
 from daemon.run import Run
-from daemon.storage.worker import APPEND_DELAY_ENV
+from daemon.storage.worker_options import APPEND_DELAY_ENV
 
 from .support import (
     acqd_threads,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from daemon.ipc.frame_sender import FrameSender
 from daemon.ipc.stream_status import SenderState
-from daemon.storage.worker import APPEND_DELAY_ENV, EXIT_USAGE
+from daemon.storage.worker import EXIT_USAGE
+from daemon.storage.worker_options import APPEND_DELAY_ENV
 
 from .support import (
     REPO,

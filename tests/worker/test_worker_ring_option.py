@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from daemon.errors import ConfigError
-from daemon.storage.worker import RING_ENV, ring_mib_of
+from daemon.storage.worker_options import RING_ENV, ring_mib_of
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 from daemon.ipc.frame_sender import FrameSender
 from daemon.ipc.stream_status import SenderState
-from daemon.storage.worker import APPEND_DELAY_ENV
+from daemon.storage.worker_options import APPEND_DELAY_ENV
 
 from .support import (
     Offered,

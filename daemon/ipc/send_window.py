@@ -1,0 +1,74 @@
+"""What a frame sender may send now: the worker's credit (frames and bytes) and the worker's frame ring.
+
+Design notes:
+- Credit: a frame goes out while the worker granted at least one frame and a positive byte balance; the byte
+  balance may go negative by one frame, so frames larger than the window still flow, one at a time. The worker
+  grants credit with CREDIT for frames it consumed; frames it reports LOST give theirs back here (a frame lost in
+  transit never reached the worker, so only the sender knows its size). Losing the worker zeroes it.
+- Frame ring: a worker on this host may offer a ring in shared memory (:mod:`daemon.ipc.frame_ring`); a frame is
+  then copied into it once and only its offset goes on the socket. A frame that will fit once the worker consumed
+  more waits for that; one that can never fit goes inline.
+- Threads: the sender's lock guards the credit (its callers hold it); the ring is used by the sender's I/O thread
+  only, and closed once that thread stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from daemon.ipc.frame_ring import RingOffer, RingWriter
+
+
+class SendWindow:
+    def __init__(self) -> None:
+        self.frames = 0  # credit: frames the worker will take
+        self.nbytes = 0  # credit: bytes the worker will take (may be negative by one frame)
+        self.ring_frames = 0  # of the frames sent, those through the ring (the rest went inline)
+        self._ring: RingWriter | None = None
+
+    def add(self, frames: int, nbytes: int) -> None:
+        """Credit granted (CREDIT) or given back (frames reported LOST)."""
+        self.frames += frames
+        self.nbytes += nbytes
+
+    def clear(self) -> None:
+        """The worker is lost: nothing more may be sent."""
+        self.frames = self.nbytes = 0
+
+    def allows(self, head_nbytes: int | None) -> bool:
+        """Whether the frame at the head of the queue (``head_nbytes``; None: none) may go out now."""
+        if self.frames < 1 or self.nbytes <= 0:
+            return False
+        return self._ring is None or head_nbytes is None or not self._ring.waits_for_room(head_nbytes)
+
+    def spend(self, nbytes: int) -> None:
+        self.frames -= 1
+        self.nbytes -= nbytes
+
+    def attach_ring(self, offer: dict[str, Any]) -> None:
+        """Use the worker's ring; ProtocolError when it is not on this host or fails the checks."""
+        self._ring = RingWriter.attach(RingOffer.parse(offer))
+
+    def payload(self, seq: int, pixels: np.ndarray[Any, Any]) -> list[Any]:
+        """The message parts after the header for frame ``seq``: its ring offset, or the pixels inline."""
+        offset = None if self._ring is None else self._ring.place(seq, pixels)
+        if offset is None:
+            return [pixels]
+        self.ring_frames += 1
+        return [b"", offset.to_bytes(8, "little")]
+
+    def consumed_below(self, seq: int | None) -> None:
+        """The worker consumed every frame below ``seq`` (CREDIT): their ring space is free."""
+        if self._ring is not None and seq is not None:
+            self._ring.consumed_below(seq)
+
+    def freed(self, first_seq: int, count: int) -> None:
+        """Frames the worker reported LOST: their ring space is free."""
+        if self._ring is not None:
+            self._ring.freed(first_seq, count)
+
+    def close(self) -> None:
+        if self._ring is not None:
+            self._ring.close()
