@@ -48,10 +48,10 @@ from daemon.profile_cameras import camera_identity
 from daemon.profile_catalog import ProfileCatalog
 from daemon.profile_summary import describe_profile, profile_memory_bytes
 from daemon.run import Run
-from daemon.run_journal import INTERRUPTED, JournalEntry, RunJournal
+from daemon.run_journal import INTERRUPTED, Heartbeat, JournalEntry, RunJournal
 from daemon.run_manager import ProfileInfo, ProfileSource, RunState, RunStatus
 from daemon.run_observer import RunObserver
-from daemon.run_recovery import recover, tidy_store
+from daemon.run_recovery import interrupted_status, recover, tidy_store
 from daemon.run_resume import ResumeClaims, check_resumable, log_resumed, resume_profile
 from daemon.storage.settings_json import ResumeRequest
 
@@ -124,7 +124,7 @@ class RunHost:
         profile, source, overrides = resume_profile(self._catalog, entry, source, overrides)
         plan = check_resumable(entry, profile)
         name = source.name if source.name is not None else "inline"
-        request = ResumeRequest(entry.run_id, entry.finished_at)
+        request = ResumeRequest(entry.run_id, entry.interrupted_at)
         new_id = self._register(profile, name, (source.name, source.text), overrides, request)
         log_resumed(new_id, entry, plan)
         return new_id
@@ -216,12 +216,17 @@ class RunHost:
             resumed = self._claims.resumed_by()
         self._close_journal_entries()
         statuses = [run.status() for run in live] + [run.status() for run in reversed(finished)]
-        return statuses + [_interrupted_status(entry, resumed.get(entry.run_id)) for entry in interrupted]
+        return statuses + [interrupted_status(entry, resumed.get(entry.run_id)) for entry in interrupted]
 
     def reload(self) -> Mapping[str, Any]:
         return self._catalog.reload()
 
     # serve loop ----------------------------------------------------------------------------------------------------
+    def heartbeat(self) -> None:
+        """Note in the journal that this daemon is alive (every serve-loop tick; see :mod:`daemon.run_journal`)."""
+        if self._journal is not None:
+            self._journal.heartbeat()
+
     def sweep(self) -> tuple[int, int]:
         """Move finished runs to the history; returns (live runs, finished runs kept)."""
         with self._lock:
@@ -235,6 +240,7 @@ class RunHost:
         if self._journal is None:
             return []
         entries = self._journal.unfinished()
+        last_alive = self._journal.last_alive()  # before this daemon's first heartbeat replaces it
         self._journal.prune()
         with self._lock:
             for entry in entries:
@@ -243,7 +249,10 @@ class RunHost:
         if entries:
             log.warning("runs_interrupted", runs=[entry.run_id for entry in entries])
             self._recovery = threading.Thread(
-                target=self._recover_all, args=(self._journal, entries), name="acqd-recovery", daemon=True
+                target=self._recover_all,
+                args=(self._journal, entries, last_alive),
+                name="acqd-recovery",
+                daemon=True,
             )
             self._recovery.start()
         return [entry.run_id for entry in entries]
@@ -359,10 +368,10 @@ class RunHost:
         if self._journal is not None:
             self._journal.end(run.run_id, status.state.value, counts, status.errors)
 
-    def _recover_all(self, journal: RunJournal, entries: Sequence[JournalEntry]) -> None:
+    def _recover_all(self, journal: RunJournal, entries: Sequence[JournalEntry], last_alive: Heartbeat | None) -> None:
         for entry in entries:
             try:
-                recovered = recover(journal, entry)
+                recovered = recover(journal, entry, last_alive=last_alive)
             except Exception as exc:  # a bug in recovery must not take the daemon down: logged with its traceback
                 log.error("run_recovery_crashed", run_id=entry.run_id, exc_info=exc)
                 recovered = entry
@@ -393,18 +402,3 @@ class RunHost:
             run_id = f"{stamp}-{name[:_RUN_ID_NAME_CHARS]}-{secrets.token_hex(3)}"
             if run_id not in self._live and all(run.run_id != run_id for run in self._history):
                 return run_id
-
-
-def _interrupted_status(entry: JournalEntry, resumed_by: str | None = None) -> RunStatus:
-    """A run a crash interrupted, as ``status`` lists it (``finished_at`` stays None until its store is recovered)."""
-    return RunStatus(
-        run_id=entry.run_id,
-        state=RunState.INTERRUPTED,
-        profile=entry.profile,
-        store=entry.store,
-        started_at=entry.started_at,
-        finished_at=entry.finished_at if entry.state != "running" else None,
-        counts=dict(entry.counts),
-        errors=entry.errors,
-        resumed_by=resumed_by or entry.resumed_by,
-    )

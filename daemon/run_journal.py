@@ -23,10 +23,16 @@ Design notes:
   and the interrupted run's entry gets ``resumed_by: <new id>`` (a run is resumed at most once; a resume whose run
   failed to start stored nothing and is taken back). Entries written
   before these fields existed read with them empty (the format stays 1).
+- Heartbeat: a serving daemon touches ``runs/daemon.alive`` (:meth:`RunJournal.heartbeat`, every main-loop tick:
+  one ``utime``, not fsynced) after writing its pid into it once. The next daemon reads it (:meth:`RunJournal.
+  last_alive`) before beating itself: when the crashed daemon was last seen alive, which recovery records as an
+  interrupted run's ``interrupted_at`` (see :func:`interrupted_at`). A daemon crash leaves the time exact to a
+  tick; a power cut may lose the last few seconds of it (the file system's commit interval).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -44,6 +50,7 @@ STATE_ENV = "STATE_DIRECTORY"
 RUNS_FOLDER = "runs"
 RUNNING = "running"
 INTERRUPTED = "interrupted"
+ALIVE_FILE = "daemon.alive"
 FORMAT = 1
 DEFAULT_KEEP = 256
 
@@ -79,6 +86,7 @@ class JournalEntry:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     resumes: str | None = None
     resumed_by: str | None = None
+    interrupted_at: float | None = None  # an interrupted run: when its daemon was last seen alive (None: unknown)
 
     def to_json(self) -> dict[str, Any]:
         doc = dataclasses.asdict(self)
@@ -123,6 +131,22 @@ class JournalEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The last sign of life of a daemon: its pid and the time of its last beat (seconds since the epoch)."""
+
+    pid: int
+    at: float
+
+
+def interrupted_at(entry: JournalEntry, beat: Heartbeat | None) -> float | None:
+    """When ``entry``'s run was interrupted, as well as it is known: its daemon's last heartbeat (not before the run
+    started); None when the heartbeat is another daemon's or missing."""
+    if beat is None or beat.pid != entry.daemon_pid:
+        return None
+    return max(entry.started_at, beat.at)
+
+
 def make_private_folders(folder: Path) -> None:
     """Create ``folder`` and every missing parent with mode 0700 whatever the umask (existing ones are left as
     they are): a parent another user could write would let them swap ``runs/`` for forged entries."""
@@ -141,6 +165,8 @@ class RunJournal:
     def __init__(self, state_dir: Path, *, keep: int = DEFAULT_KEEP) -> None:
         self.folder = state_dir / RUNS_FOLDER
         self._keep = keep
+        self._beating = False  # this journal's daemon wrote its pid into the heartbeat file
+        self._beat_failed = False
         make_private_folders(self.folder)
         os.chmod(self.folder, 0o700)
 
@@ -155,12 +181,60 @@ class RunJournal:
         if entry is not None and pid is not None:
             self._write(dataclasses.replace(entry, worker_pid=pid))
 
-    def end(self, run_id: str, state: str, counts: Mapping[str, int], errors: tuple[str, ...] = ()) -> None:
+    def end(
+        self,
+        run_id: str,
+        state: str,
+        counts: Mapping[str, int],
+        errors: tuple[str, ...] = (),
+        *,
+        interrupted_at: float | None = None,
+    ) -> None:
         entry = self.read(run_id)
         if entry is not None:
-            self._write(
-                dataclasses.replace(entry, state=state, finished_at=time.time(), counts=dict(counts), errors=errors)
+            ended = dataclasses.replace(
+                entry,
+                state=state,
+                finished_at=time.time(),
+                counts=dict(counts),
+                errors=errors,
+                interrupted_at=interrupted_at,
             )
+            self._write(ended)
+
+    def heartbeat(self) -> None:
+        """Note that this daemon is alive now (see the module notes); a failure is logged once, never raised."""
+        path = self.folder / ALIVE_FILE
+        try:
+            if self._beating:
+                with contextlib.suppress(FileNotFoundError):  # removed meanwhile: written again below
+                    os.utime(path, follow_symlinks=False)
+                    return
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, str(os.getpid()).encode())
+            finally:
+                os.close(fd)
+            self._beating = True
+        except OSError as exc:
+            self._beating = False
+            if not self._beat_failed:
+                self._beat_failed = True
+                log.warning("run_journal_heartbeat_failed", path=str(path), error=str(exc))
+
+    def last_alive(self) -> Heartbeat | None:
+        """The heartbeat a daemon left (read it before :meth:`heartbeat` overwrites it); None when there is none."""
+        path = self.folder / ALIVE_FILE
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                pid = int(os.read(fd, 32).decode().strip())
+                at = os.fstat(fd).st_mtime
+            finally:
+                os.close(fd)
+        except (OSError, ValueError):
+            return None
+        return Heartbeat(pid, at)
 
     def resumed(self, run_id: str, by: str | None) -> None:
         """Note that run ``by`` resumes the interrupted run ``run_id`` (None: its resume failed to start, so it

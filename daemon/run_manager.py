@@ -107,9 +107,11 @@ class RunStatus:
     errors: tuple[str, ...] = ()
     resumes: str | None = None  # this run resumes that interrupted run (its store)
     resumed_by: str | None = None  # this interrupted run was resumed by that run
+    interrupted_at: float | None = None  # an interrupted run: when its daemon was last seen alive, if known
 
     def to_json(self) -> dict[str, Any]:
-        links = {name: value for name, value in (("resumes", self.resumes), ("resumed_by", self.resumed_by)) if value}
+        optional = (("resumes", self.resumes), ("resumed_by", self.resumed_by), ("interrupted_at", self.interrupted_at))
+        links = {name: value for name, value in optional if value is not None}
         return {
             **links,
             "run_id": self.run_id,

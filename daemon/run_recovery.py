@@ -11,7 +11,8 @@ For each such entry (:meth:`~daemon.run_journal.RunJournal.unfinished`), :func:`
    resume_uploads` semantics, for this store only);
 4. reads what the store claims: per array, the level-0 frames (``shape[0]``) and the frame-table rows;
 5. rewrites the entry as ``interrupted`` with those counts (``frames_claimed``, ``table_rows``, ``partial_removed``,
-   ``uploads_aborted``) and any error met.
+   ``uploads_aborted``), any error met, and ``interrupted_at``: when the crashed daemon was last seen alive (its
+   heartbeat, :func:`~daemon.run_journal.interrupted_at`), else None; ``finished_at`` is when recovery ended.
 
 Design notes:
 - The store's metadata is already true while a run goes on (the engine claims only what it finalised), so
@@ -34,7 +35,8 @@ from typing import Any
 
 from daemon.errors import AcqdError
 from daemon.log import get_logger
-from daemon.run_journal import INTERRUPTED, JournalEntry, RunJournal
+from daemon.run_journal import INTERRUPTED, Heartbeat, JournalEntry, RunJournal, interrupted_at
+from daemon.run_manager import RunState, RunStatus
 from daemon.storage import metadata
 from daemon.storage.file_store import PARTIAL_SUFFIX
 from daemon.storage.frame_table import TABLE_GROUP
@@ -51,9 +53,14 @@ log = get_logger("daemon.run_recovery")
 
 
 def recover(
-    journal: RunJournal, entry: JournalEntry, *, worker_timeout_s: float = WORKER_EXIT_TIMEOUT_S
+    journal: RunJournal,
+    entry: JournalEntry,
+    *,
+    last_alive: Heartbeat | None = None,
+    worker_timeout_s: float = WORKER_EXIT_TIMEOUT_S,
 ) -> JournalEntry:
-    """Finalise the store of one interrupted run and mark its entry ``interrupted``; returns the new entry."""
+    """Finalise the store of one interrupted run and mark its entry ``interrupted``; returns the new entry.
+    ``last_alive``: the heartbeat the crashed daemon left (read before this daemon's first beat)."""
     errors: list[str] = []
     counts: dict[str, int] = {}
     if not wait_for_worker(entry.worker_pid, worker_timeout_s):
@@ -63,9 +70,19 @@ def recover(
     except (AcqdError, OSError) as exc:
         errors.append(f"recovery of {entry.store} failed: {exc}")
         log.error("run_recovery_failed", run_id=entry.run_id, store=entry.store, error=str(exc))
-    journal.end(entry.run_id, INTERRUPTED, counts, tuple(errors))
-    recovered = journal.read(entry.run_id) or dataclasses.replace(entry, state=INTERRUPTED, counts=counts)
-    log.info("run_recovered", run_id=entry.run_id, store=entry.store, errors=len(errors), **counts)
+    stopped_at = interrupted_at(entry, last_alive)
+    journal.end(entry.run_id, INTERRUPTED, counts, tuple(errors), interrupted_at=stopped_at)
+    recovered = journal.read(entry.run_id) or dataclasses.replace(
+        entry, state=INTERRUPTED, counts=counts, interrupted_at=stopped_at
+    )
+    log.info(
+        "run_recovered",
+        run_id=entry.run_id,
+        store=entry.store,
+        errors=len(errors),
+        interrupted_at=stopped_at,
+        **counts,
+    )
     return recovered
 
 
@@ -174,3 +191,19 @@ def _first_extent(store: Store, key: str) -> int:
         return int(shape[0])
     except (ValueError, KeyError, IndexError, TypeError):
         return 0
+
+
+def interrupted_status(entry: JournalEntry, resumed_by: str | None = None) -> RunStatus:
+    """A run a crash interrupted, as ``status`` lists it (``finished_at`` stays None until its store is recovered)."""
+    return RunStatus(
+        run_id=entry.run_id,
+        state=RunState.INTERRUPTED,
+        profile=entry.profile,
+        store=entry.store,
+        started_at=entry.started_at,
+        finished_at=entry.finished_at if entry.state != "running" else None,
+        counts=dict(entry.counts),
+        errors=entry.errors,
+        resumed_by=resumed_by or entry.resumed_by,
+        interrupted_at=entry.interrupted_at,
+    )

@@ -21,8 +21,9 @@ Design notes:
 - The checks run on the control worker thread before anything is registered, so a mismatch is an error reply,
   not a failed run. The worker repeats the plan on the store it opens (nothing can change it in between: the store
   is reserved for the new run as ``start`` reserves any store).
-- ``interrupted_at`` (in the record and the event) is when the restarted daemon recorded the run as interrupted
-  (the end of its recovery): an upper bound of the crash time, which nothing records exactly.
+- ``interrupted_at`` (in the record and the event) is when the crashed daemon was last seen alive (its journal
+  heartbeat, every main-loop tick: :mod:`daemon.run_journal`), null when that is unknown (the heartbeat was lost
+  or is another daemon's).
 - A resume is claimed once its run is registered (a second resume of the same run meanwhile is refused:
   conflict). If that run fails to start (a camera busy...), it stored nothing, and the claim is released (in memory
   and in the journal): the interrupted run can be resumed again. The store may then hold the failed attempt's
@@ -98,7 +99,7 @@ def log_resumed(run_id: str, entry: JournalEntry, plan: AppendPlan) -> None:
         run_id=run_id,
         resumes=entry.run_id,
         store=entry.store,
-        interrupted_at=entry.finished_at,
+        interrupted_at=entry.interrupted_at,
         arrays={
             key: {
                 "at_index": image.at_index,

@@ -6,7 +6,8 @@ connect at once). A bind the security policy forbids (a non-local endpoint witho
 configuration error stops the daemon before it is ready, with the reason on stderr and in the log, exit status 1.
 
 Main loop (the main thread): waits for signals with a short timeout; every turn it moves finished runs to the
-history, refreshes ``STATUS=`` when the number of runs changed, and pings the watchdog when due. Pings come only
+history, refreshes ``STATUS=`` when the number of runs changed, leaves a heartbeat in the run journal (when the
+daemon was last alive, for the recovery after a crash) and pings the watchdog when due. Pings come only
 from this loop, so a hung loop stops pinging and systemd restarts the daemon.
 
 Signals: SIGHUP re-reads the profile folder (``RELOADING=1`` ... ``READY=1``). SIGTERM and SIGINT shut down: new
@@ -158,6 +159,8 @@ class Daemon:
             self.notifier.ready(self._status_line())
 
     def _housekeeping(self) -> None:
+        assert self.host is not None
+        self.host.heartbeat()
         line = self._status_line()
         if line != self._status:
             self._status = line

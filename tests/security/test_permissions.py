@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.run_journal import ALIVE_FILE
 from tests.serve.daemon_process import DaemonProcess, running_daemon, sim_profile, wait_for_state
 
 pytestmark = pytest.mark.slow
@@ -59,7 +60,8 @@ def test_the_run_journal_is_private_under_umask_0(loose: DaemonProcess) -> None:
     assert len(entries) == 1
     assert mode(runs) == 0o700
     assert [mode(entry) for entry in entries] == [0o600]
-    assert not [p for p in runs.iterdir() if p.suffix != ".json"]  # no temporary file left readable
+    assert mode(runs / ALIVE_FILE) == 0o600  # the daemon's heartbeat
+    assert not [p for p in runs.iterdir() if p.suffix != ".json" and p.name != ALIVE_FILE]  # no temporary file left
 
 
 def test_the_state_folders_acqd_creates_are_not_writable_by_others(loose: DaemonProcess) -> None:

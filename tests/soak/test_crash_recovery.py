@@ -47,13 +47,20 @@ def test_a_run_interrupted_by_a_crash_is_recovered_and_reported(tmp_path: Path) 
         store = first.data_root / "live.zarr"
         (store / "0" / "c" / "999.partial").parent.mkdir(parents=True, exist_ok=True)
         (store / "0" / "c" / "999.partial").write_bytes(b"half a shard")  # as a crash mid-write leaves
+        killed_at = time.time()
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(10)
+        time.sleep(1.0)  # the restart comes later: the crash time must not be read as the recovery time
         env = {"STATE_DIRECTORY": str(state), "RUNTIME_DIRECTORY": str(first.runtime)}
+        restarted_at = time.time()
         second = spawn_daemon(tmp_path, profiles=profiles, env=env)
         with second.client() as client:
             run = wait_recovered(client, run_id)
             assert run["state"] == "interrupted"
+            # the crashed daemon's last heartbeat (every 0.5 s loop tick; slack for a loaded machine)
+            assert killed_at - 2.0 <= run["interrupted_at"] <= killed_at, (killed_at, run)
+            assert run["interrupted_at"] >= run["started_at"]
+            assert run["finished_at"] >= restarted_at
             assert run["counts"]["partial_removed"] >= 1
             assert stale_files(store) == []
             assert run["counts"]["frames_claimed"] == assert_store_matches_pattern(store) > 0

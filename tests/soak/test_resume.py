@@ -5,6 +5,7 @@ new run's books balance, and a run cannot be resumed twice or when it is not int
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from daemon.cameras.pattern import radial_sine
 from daemon.ipc.client import Client, RemoteError
 from daemon.run_journal import RunJournal
 from daemon.storage.frame_table import PADDING, ROW_LOST
+from tests.fixtures.s3 import SeaweedServer, download
+from tests.fixtures.tcp_proxy import TcpProxy
 from tests.serve.daemon_process import DaemonProcess, sim_profile, spawn_daemon, wait_for_state
 
 pytestmark = pytest.mark.slow
@@ -84,6 +87,7 @@ def check_resumed_store(store: Path, resume: dict[str, Any], stored: int) -> Non
     attributes = json.loads((store / "zarr.json").read_text())["attributes"]
     records = attributes["acqd"]["resumes"]
     assert len(records) == 1
+    assert records[0]["interrupted_at"] == resume["interrupted_at"]
     assert {k: records[0][k] for k in ("at_index", "claimed_before", "padding_frames")} == {
         k: resume[k] for k in ("at_index", "claimed_before", "padding_frames")
     }
@@ -122,6 +126,7 @@ def test_an_interrupted_run_is_resumed_into_its_store_with_the_gap_recorded(tmp_
         resume = summary["resume"][""]
         assert resume["claimed_before"] == interrupted["counts"]["frames_claimed"] > 0
         assert resume["at_index"] % 16 == 0  # the next chunk row along t
+        assert resume["interrupted_at"] == interrupted["interrupted_at"] < interrupted["finished_at"]
         check_resumed_store(second.data_root / "live.zarr", resume, summary["stored"])
         event = next(e for e in second.logs() if e.get("event") == "run_resumed")
         assert event["run_id"] == new_id
@@ -133,3 +138,72 @@ def test_an_interrupted_run_is_resumed_into_its_store_with_the_gap_recorded(tmp_
     finally:
         second.close()
         first.close()
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(120)
+def test_a_staged_s3_run_is_resumed_after_the_daemon_and_its_worker_died(
+    tmp_path: Path, s3_server: SeaweedServer, s3_env: dict[str, str]
+) -> None:
+    """Power-cut-like: the daemon and its worker are SIGKILLed while S3 is unreachable, so finished objects (and
+    metadata claiming them) wait in the staging folder. Recovery uploads them; a resume then appends to the S3 store
+    through the same staging folder, and the store read back holds the old frames, the gap and the new frames."""
+    bucket = s3_server.make_bucket()
+    state, staging = tmp_path / "state", tmp_path / "staging"
+    with TcpProxy("127.0.0.1", s3_server.ports["s3.port"]) as proxy:
+        s3 = (
+            f"\n  s3: {{endpoint: {json.dumps(proxy.endpoint)}, region: us-east-1, max_attempts: 2,"
+            f" connect_timeout_s: 1.0, read_timeout_s: 2.0, staging_dir: {json.dumps(str(staging))},"
+            " upload_wait_s: 30.0}"
+        )
+        profile = PROFILE.replace("store: live.zarr", f"store: s3://{bucket}/runs/live.zarr{s3}")
+        first = spawn_daemon(tmp_path, profiles={"live": profile}, env={"STATE_DIRECTORY": str(state)})
+        second: DaemonProcess | None = None
+        try:
+            with first.client() as client:
+                run_id = client.start("live")
+                wait_for_state(client, run_id, ("running",))
+                time.sleep(0.5)
+                proxy.black_hole()
+                time.sleep(1.5)
+            worker_pid = RunJournal(state).read(run_id).worker_pid  # type: ignore[union-attr]
+            assert worker_pid is not None
+            first.proc.send_signal(signal.SIGKILL)
+            os.kill(worker_pid, signal.SIGKILL)
+            first.proc.wait(10)
+            assert staged_objects(staging), "the crash must leave objects waiting for upload"
+            proxy.pass_through()
+
+            env = {"STATE_DIRECTORY": str(state), "RUNTIME_DIRECTORY": str(first.runtime)}
+            second = spawn_daemon(tmp_path, profiles={"live": profile}, env=env)
+            with second.client(timeout_s=10.0) as client:
+                interrupted = wait_recovered(client, run_id, timeout_s=60.0)
+                assert interrupted["state"] == "interrupted", interrupted
+                assert interrupted["counts"]["uploads_resumed"] > 0, interrupted
+                assert interrupted["counts"]["frames_claimed"] > 0, interrupted
+                assert not interrupted["errors"], interrupted
+                new_id = client.resume(run_id)
+                wait_for_state(client, new_id, ("running",))
+                time.sleep(0.5)
+                client.stop(new_id)
+                status = wait_for_state(client, new_id, timeout_s=60.0)
+                assert status["state"] == "finished", status
+            summary = next(e for e in second.logs() if e.get("event") == "run_summary" and e.get("run_id") == new_id)
+            assert summary["balanced"]
+            assert summary["delivered"] == summary["stored"] + sum(summary["dropped"].values()) > 0
+            resume = summary["resume"][""]
+            assert resume["claimed_before"] == interrupted["counts"]["frames_claimed"]
+            assert not staged_objects(staging), "every staged object is uploaded once the resumed run ended"
+            assert s3_server.uploads(bucket) == []
+            copy = tmp_path / "copy.zarr"
+            download(s3_server, bucket, "runs/live.zarr", copy)
+            check_resumed_store(copy, resume, summary["stored"])
+        finally:
+            if second is not None:
+                second.close()
+            first.close()
+
+
+def staged_objects(staging: Path) -> list[Path]:
+    """Objects waiting for upload in a staging folder (``<store>/pending/<key>.<seq>.<data|meta>``)."""
+    return [p for p in staging.glob("*/pending/**/*") if p.is_file() and p.suffix in (".data", ".meta")]
