@@ -18,6 +18,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 MB = 1e6
+COLD = "cold (dropped, 8 s idle before each run)"
+WARM = "warm (before each run a child process touched and freed the case bytes + 1 GiB: the same memory state for all)"
 NAMES = {"acqd": "acqd", "acquire-zarr": "acquire-zarr", "tensorstore": "tensorstore", "zarr-python": "zarr-python"}
 
 
@@ -229,7 +231,7 @@ def header(cases: dict[str, Any], args: Any, before: dict[str, Any], after: dict
         f"{args.threads} writer threads per system; {args.big_frames} frames of 2048x2048 uint16, "
         f"{args.small_frames} of 512x512 uint8 (moving pattern + Poisson noise). Medians of {args.reps} "
         f"repetitions, systems interleaved in a rotating order, each in its own process. Page cache: "
-        f"{'cold (dropped, 8 s idle before each run)' if args.cold else 'warm (runs back to back)'}. Timing: create "
+        f"{COLD if args.cold else WARM}. Timing: create "
         "the writer, write every frame, close, fsync every file and folder. acqd and acquire-zarr append one frame "
         "at a time; tensorstore and zarr-python write whole 64-frame slabs (their best case).",
         "",

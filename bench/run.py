@@ -14,8 +14,12 @@ configuration needs in flight, acqd's latency (a frame on disk after its chunk f
 Before the timed repetitions, an untimed pass writes every case once with every system and reads each store back
 with zarr-python in another process, comparing every value (so no read-back sits between timed runs).
 
-Page cache: ``warm`` (default) runs back to back; ``--cold`` drops the page cache and idles 8 s before every run
-(this kind of VM hands idle memory back to its host, so fresh memory then costs a host page fault).
+Memory and page cache: this kind of VM hands idle memory back to its host, so memory no process touched lately costs a
+host page fault on first touch, and a writer that goes through the page cache (tensorstore, zarr-python,
+acquire-zarr) runs up to 2x slower right after a writer that does not (acqd, ``O_DIRECT``) than after one that does.
+So ``warm`` (default) gives every run the same state: before it, a child process touches and frees the case's
+bytes + 1 GiB (what a page-cache writer fills; at most half the available memory), as memory is on a workstation
+that has been running. ``--cold`` instead drops the page cache and idles 8 s before every run.
 The machine may be shared: read ratios, not absolutes.
 """
 
@@ -84,9 +88,14 @@ def verify(store: Path, system: str, frames_file: Path, n: int) -> str:
     return out.stdout.strip() or out.stderr.strip().splitlines()[-1]
 
 
-def settle(cold: bool) -> None:
-    """Cold: no cached file pages and idle memory handed back to the host before the run."""
+def settle(cold: bool, nbytes: int) -> None:
+    """Every run starts from the same memory state (see the module docstring). Warm: ``nbytes`` + 1 GiB of memory
+    touched and freed by a child process (capped at half of MemAvailable). Cold: no cached file pages and idle
+    memory handed back to the host."""
     if not cold:
+        size = min(nbytes + (1 << 30), available_bytes() // 2)
+        warm = f"import numpy as np; np.ones({size}, dtype=np.uint8)"  # every page written, freed at exit
+        subprocess.run([PY, "-c", warm], check=True)
         return
     subprocess.run(["sync"], check=True)
     try:
@@ -96,6 +105,17 @@ def settle(cold: bool) -> None:
     time.sleep(8)
 
 
+def available_bytes() -> int:
+    """MemAvailable from /proc/meminfo (bytes); 2 GiB where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2 << 30
+
+
 def run_case(name: str, case: CaseResults, args: argparse.Namespace, rep: int, out: Path) -> None:
     spec = case.spec
     order = list(args.systems)
@@ -103,7 +123,7 @@ def run_case(name: str, case: CaseResults, args: argparse.Namespace, rep: int, o
     if rep % 2:
         order.reverse()
     for system in [*(["limit-compress"] if spec["codec"] != "none" else []), *order]:
-        settle(args.cold)
+        settle(args.cold, spec["bytes"])
         path = out / f"{name}-{system}.zarr"
         shutil.rmtree(path, ignore_errors=True)
         result = child(spec | {"system": system, "path": str(path)})
@@ -132,7 +152,7 @@ def write_limit(out: Path, cold: bool) -> dict[str, float]:
     found = {}
     for direct in (False, True):
         for streams in (1, 2):
-            settle(cold)
+            settle(cold, 1 << 30)
             spec = {"system": "limit-write", "path": str(out / "limit-write"), "bytes": 1 << 30, "file_mib": 64,
                     "streams": streams, "direct": direct}  # fmt: skip
             found[f"{'direct' if direct else 'buffered'} x{streams}"] = child(spec)["mb_s"]
