@@ -41,6 +41,7 @@ from daemon.ipc.accounting import DropReason, ThrottledCounter
 from daemon.ipc.delivery_ledger import DeliveryLedger
 from daemon.ipc.frame import Frame
 from daemon.ipc.frame_queue import FrameQueue, PutResult
+from daemon.ipc.handshake import read_hello, send_refusal
 from daemon.ipc.header import FrameHeader
 from daemon.ipc.messages import (
     MAX_CONTROL_BYTES,
@@ -49,9 +50,7 @@ from daemon.ipc.messages import (
     End,
     Final,
     Heartbeat,
-    Hello,
     Lost,
-    Refuse,
     Stored,
     Welcome,
     decode_control,
@@ -61,7 +60,7 @@ from daemon.ipc.send_window import SendWindow
 from daemon.ipc.socket_thread import Context, SocketThread
 from daemon.ipc.stream_settings import SenderSettings
 from daemon.ipc.stream_status import FinishResult, SenderState, SenderStats, WorkerInfo
-from daemon.ipc.wire import PROTOCOL_VERSION, MessageKind, decode_prefix
+from daemon.ipc.wire import MessageKind, decode_prefix
 from daemon.log import get_logger
 
 _POLL_MAX_S = 0.05
@@ -414,12 +413,10 @@ class FrameSender:
         self._done.set()
 
     def _on_hello(self, peer: bytes, version: int, body: bytes) -> None:
-        if version != PROTOCOL_VERSION:
-            self._refuse(peer, f"protocol version {version} is not supported; the sender speaks {PROTOCOL_VERSION}")
+        hello = read_hello(version, body)
+        if isinstance(hello, str):
+            self._refuse(peer, hello)
             return
-        hello = decode_control(body)
-        if not isinstance(hello, Hello):
-            raise ProtocolError(f"expected a HELLO message. Got {hello.KIND.name} instead.")
         if peer == self._peer:
             self._junk.count("duplicate_hello", worker_id=hello.worker_id)
             return
@@ -455,8 +452,4 @@ class FrameSender:
     def _refuse(self, peer: bytes, reason: str) -> None:
         with self._lock:
             self._refused += 1
-        self._log.warning("frame_stream_refused", reason=reason)
-        try:
-            self._io.socket.send_multipart([peer, encode_control(Refuse(reason))], flags=zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
-            self._log.info("frame_stream_refusal_undelivered", error=str(exc))
+        send_refusal(self._io.socket, peer, reason, self._log)
