@@ -14,12 +14,9 @@ configuration needs in flight, acqd's latency (a frame on disk after its chunk f
 Before the timed repetitions, an untimed pass writes every case once with every system and reads each store back
 with zarr-python in another process, comparing every value (so no read-back sits between timed runs).
 
-Memory and page cache: this kind of VM hands idle memory back to its host, so memory no process touched lately costs a
-host page fault on first touch, and a writer that goes through the page cache (tensorstore, zarr-python,
-acquire-zarr) runs up to 2x slower right after a writer that does not (acqd, ``O_DIRECT``) than after one that does.
-So ``warm`` (default) gives every run the same state: before it, a child process touches and frees the case's
-bytes + 1 GiB (what a page-cache writer fills; at most half the available memory), as memory is on a workstation
-that has been running. ``--cold`` instead drops the page cache and idles 8 s before every run.
+Memory state: ``warm`` (default) has a child process touch and free the case's bytes + 1 GiB before every run, so
+a page-cache writer never pays for memory a writer with ``O_DIRECT`` left cold on this kind of VM
+(``bench/memory_state.py`` says why); ``--cold`` instead drops the page cache and idles 8 s before every run.
 The machine may be shared: read ratios, not absolutes.
 """
 
@@ -45,6 +42,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.engine import make_frames  # noqa: E402
+from bench.memory_state import warm_memory  # noqa: E402
 from bench.report import environment, render  # noqa: E402
 from daemon.storage.codec import BLOSC_BLOCK_BYTES  # noqa: E402
 
@@ -89,13 +87,11 @@ def verify(store: Path, system: str, frames_file: Path, n: int) -> str:
 
 
 def settle(cold: bool, nbytes: int) -> None:
-    """Every run starts from the same memory state (see the module docstring). Warm: ``nbytes`` + 1 GiB of memory
-    touched and freed by a child process (capped at half of MemAvailable). Cold: no cached file pages and idle
-    memory handed back to the host."""
+    """Every run starts from the same memory state. Warm: :func:`~bench.memory_state.warm_memory` (``nbytes`` +
+    1 GiB touched and freed by a child process). Cold: no cached file pages and idle memory handed back to the
+    host."""
     if not cold:
-        size = min(nbytes + (1 << 30), available_bytes() // 2)
-        warm = f"import numpy as np; np.ones({size}, dtype=np.uint8)"  # every page written, freed at exit
-        subprocess.run([PY, "-c", warm], check=True)
+        warm_memory(nbytes)
         return
     subprocess.run(["sync"], check=True)
     try:
@@ -103,17 +99,6 @@ def settle(cold: bool, nbytes: int) -> None:
     except OSError as exc:
         print(f"  (cannot drop the page cache: {exc})", file=sys.stderr)
     time.sleep(8)
-
-
-def available_bytes() -> int:
-    """MemAvailable from /proc/meminfo (bytes); 2 GiB where it cannot be read."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 2 << 30
 
 
 def run_case(name: str, case: CaseResults, args: argparse.Namespace, rep: int, out: Path) -> None:
