@@ -17,15 +17,22 @@ from pathlib import Path
 GIB = 1 << 30
 
 
+def meminfo_bytes(field: str) -> int | None:
+    """``field`` of /proc/meminfo (``MemTotal``, ``MemAvailable``...) in bytes; None if it is not listed."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == field:
+            return int(value.split()[0]) * 1024
+    return None
+
+
 def available_bytes() -> int:
-    """MemAvailable from /proc/meminfo (bytes); 2 GiB where it cannot be read."""
+    """MemAvailable (bytes); 2 GiB where it cannot be read."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+        found = meminfo_bytes("MemAvailable")
     except (OSError, ValueError, IndexError):
-        pass
-    return 2 * GIB
+        found = None
+    return 2 * GIB if found is None else found
 
 
 def warm_memory(nbytes: int) -> None:

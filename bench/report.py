@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.memory_state import meminfo_bytes
+
 REPO = Path(__file__).resolve().parents[1]
 MB = 1e6
 COLD = "cold (dropped, 8 s idle before each run)"
@@ -34,10 +36,8 @@ def _cpu() -> str:
 
 
 def _mem_gib() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / 2**20
-    return 0.0
+    total = meminfo_bytes("MemTotal")
+    return 0.0 if total is None else total / 2**30
 
 
 def _version(package: str) -> str:

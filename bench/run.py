@@ -137,9 +137,9 @@ def write_limit(out: Path, cold: bool) -> dict[str, float]:
     found = {}
     for direct in (False, True):
         for streams in (1, 2):
-            settle(cold, 1 << 30)
             spec = {"system": "limit-write", "path": str(out / "limit-write"), "bytes": 1 << 30, "file_mib": 64,
                     "streams": streams, "direct": direct}  # fmt: skip
+            settle(cold, spec["bytes"])
             found[f"{'direct' if direct else 'buffered'} x{streams}"] = child(spec)["mb_s"]
     return found | {"mb_s": max(found.values())}
 
