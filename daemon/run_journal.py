@@ -23,11 +23,11 @@ Design notes:
   and the interrupted run's entry gets ``resumed_by: <new id>`` (a run is resumed at most once; a resume whose run
   failed to start stored nothing and is taken back). Entries written
   before these fields existed read with them empty (the format stays 1).
-- Heartbeat: a serving daemon touches ``runs/daemon.alive`` (:meth:`RunJournal.heartbeat`, every main-loop tick:
-  one ``utime``, not fsynced) after writing its pid into it once. The next daemon reads it (:meth:`RunJournal.
-  last_alive`) before beating itself: when the crashed daemon was last seen alive, which recovery records as an
-  interrupted run's ``interrupted_at`` (see :func:`interrupted_at`). A daemon crash leaves the time exact to a
-  tick; a power cut may lose the last few seconds of it (the file system's commit interval).
+- Heartbeat: a serving daemon touches ``runs/daemon.alive`` (:meth:`RunJournal.heartbeat`, at start-up and every
+  main-loop tick: one ``utime``, not fsynced) after writing its pid into it once. The next daemon reads it
+  (:meth:`RunJournal.last_alive`) before beating itself: when the crashed daemon was last seen alive, which
+  recovery records as an interrupted run's ``interrupted_at`` (see :func:`interrupted_at`). A daemon crash leaves
+  the time exact to a tick; a power cut may lose the last few seconds of it (the file system's commit interval).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ configuration error stops the daemon before it is ready, with the reason on stde
 
 Main loop (the main thread): waits for signals with a short timeout; every turn it moves finished runs to the
 history, refreshes ``STATUS=`` when the number of runs changed, leaves a heartbeat in the run journal (when the
-daemon was last alive, for the recovery after a crash) and pings the watchdog when due. Pings come only
+daemon was last alive, for the recovery after a crash; the first one at start-up, before the control socket is
+bound) and pings the watchdog when due. Pings come only
 from this loop, so a hung loop stops pinging and systemd restarts the daemon.
 
 Signals: SIGHUP re-reads the profile folder (``RELOADING=1`` ... ``READY=1``). SIGTERM and SIGINT shut down: new
@@ -104,7 +105,8 @@ class Daemon:
                 log_level=config.log.level,
                 journal=self._open_journal(),
             )
-            self.host.recover_interrupted()
+            self.host.recover_interrupted()  # reads the last daemon's heartbeat, so only now ...
+            self.host.heartbeat()  # ... is ours written: alive from before the first client can start a run
             self.server = ControlServer(
                 settings.control_endpoint, self.host, curve=settings.curve, max_queued=config.control.max_queued
             )

@@ -76,3 +76,17 @@ def test_a_run_interrupted_by_a_crash_is_recovered_and_reported(tmp_path: Path) 
         if second is not None:
             second.close()
         first.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_daemon_leaves_its_heartbeat_before_it_answers(tmp_path: Path) -> None:
+    """A run started right after start-up is dated by this daemon's heartbeat if it crashes: the first beat is
+    written before the control socket answers, not a loop tick later."""
+    state = tmp_path / "state"
+    daemon = spawn_daemon(tmp_path, env={"STATE_DIRECTORY": str(state)})  # returns once a ping is answered
+    try:
+        alive = RunJournal(state).last_alive()
+        assert alive is not None, "no heartbeat when the daemon first answered"
+        assert alive.pid == daemon.proc.pid
+    finally:
+        daemon.close()
