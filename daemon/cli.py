@@ -137,6 +137,13 @@ def _add_run_parser(commands: Any) -> None:
         help="log lines on stdout: JSON, or console lines (auto: console on a terminal)",
     )
     sub.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default: INFO)")
+    sub.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        default=None,
+        help="append to the profile's existing store instead of creating it: RUN_ID is the run that wrote it last "
+        "(in its log lines), recorded with the gap in the store's acqd.resumes; the store must match the profile",
+    )
     sub.set_defaults(handler=run)
 
 

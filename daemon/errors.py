@@ -28,6 +28,10 @@ class StoreExistsError(StorageError, FileExistsError):
     """The store already exists and ``overwrite`` was not requested."""
 
 
+class StoreBusyError(StorageError):
+    """Another process is writing the store (it holds the store's lock)."""
+
+
 class StreamClosedError(StorageError):
     """An operation on a stream that was closed or failed earlier (a write error is sticky)."""
 

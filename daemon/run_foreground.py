@@ -11,6 +11,12 @@ Design notes:
 - Signal handlers only count: the main loop turns counts into requests, so a handler never takes a lock.
 - Logs go to stdout (JSON, or console lines on a terminal); the progress line and the final one-line result go
   to stderr.
+- ``--resume RUN_ID`` appends to the profile's store, as the daemon's ``start`` with ``resume`` does
+  (:mod:`daemon.run_resume`: the store must match the profile exactly; each image continues at a fresh row of
+  storage objects, the gap recorded in ``acqd.resumes`` and the frame table). A foreground run keeps no journal,
+  so RUN_ID (the run that wrote the store last, from its log lines) is recorded as given, and the time it was
+  interrupted is unknown (null). Without it, an existing store is refused unless the profile overwrites it; the
+  refusal says how to append instead.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TextIO
 
-from daemon.errors import AcqdError
+from daemon.errors import AcqdError, StoreExistsError
 from daemon.log import LogFormat, configure
 from daemon.profile import Profile, load_profile
 from daemon.profile_paths import default_data_root
 from daemon.progress import ProgressLine
 from daemon.run import Run
+from daemon.storage.settings_json import ResumeRequest
 from daemon.strict_yaml import DocumentError
 
 EXIT_OK = 0
@@ -72,16 +79,26 @@ def run_command(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
     except DocumentError as exc:
         print(str(exc), file=err)
         return EXIT_PROFILE
-    return run_foreground(profile, log_format=log_format, log_level=args.log_level, stderr=err)
+    try:
+        resume = None if args.resume is None else ResumeRequest(args.resume)
+    except AcqdError as exc:
+        print(f"acqd run: --resume: {exc}", file=err)
+        return EXIT_FAILED
+    return run_foreground(profile, log_format=log_format, log_level=args.log_level, stderr=err, resume=resume)
 
 
-def run_foreground(profile: Profile, *, log_format: str, log_level: str, stderr: TextIO) -> int:
-    """Run ``profile`` until it ends; returns the exit status (see the module docstring)."""
-    run = Run(profile, log_format=log_format, log_level=log_level)
+def run_foreground(
+    profile: Profile, *, log_format: str, log_level: str, stderr: TextIO, resume: ResumeRequest | None = None
+) -> int:
+    """Run ``profile`` (appending to its store with ``resume``) until it ends; returns the exit status."""
+    run = Run(profile, log_format=log_format, log_level=log_level, resume=resume)
     signals = SignalCounter()
     with signals.installed():
         try:
             run.start()
+        except StoreExistsError as exc:
+            print(f"acqd run: could not start: {exc} To append to it instead, add --resume RUN_ID.", file=stderr)
+            return EXIT_FAILED
         except AcqdError as exc:
             print(f"acqd run: could not start: {exc}", file=stderr)
             return EXIT_FAILED

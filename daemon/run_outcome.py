@@ -5,7 +5,9 @@ Design notes:
   changed since the profile was loaded), refuses an existing store unless ``overwrite``, and runs the S3
   ``preflight`` for an ``s3://`` store, so these errors come before any camera is opened. A resumed run
   (``append``) instead needs the store to exist and to match the profile (:func:`~daemon.storage.append_plan.
-  plan_append`), whatever ``overwrite`` says: a resume never clears a store.
+  plan_append`), whatever ``overwrite`` says: a resume never clears a store. A local store that another process
+  is writing (its worker holds the store's lock: :meth:`~daemon.storage.file_store.FileStore.lock`) is refused
+  either way (StoreBusyError).
 - A resumed run's summary adds ``resumes`` (the interrupted run's id) and ``resume`` (per array: where it started,
   the gap, and ``store_frames``, the frames the whole store claims), from the worker's FINAL.
 - :func:`summarize` settles the books (:func:`daemon.run_books.settle`) and decides the outcome: ``failed`` when
@@ -31,6 +33,7 @@ from daemon.profile_paths import resolve_store
 from daemon.run_books import CameraBooks, Settlement, settle
 from daemon.run_manager import RunState
 from daemon.storage.append_plan import plan_append
+from daemon.storage.file_store import FileStore
 from daemon.storage.location import open_store
 from daemon.storage.s3_names import is_s3_url
 from daemon.storage.s3_settings import S3Settings
@@ -52,6 +55,7 @@ def check_store(profile: Profile, *, append: bool = False) -> None:
                 f"store {path!r} now resolves to {resolved!r} (a symlink changed since the profile was loaded): "
                 "load the profile again."
             )
+        FileStore(path).check_free()  # another process writing it: refused before anything opens
     if append:
         store = open_store(path, stream.s3)
         try:

@@ -25,6 +25,13 @@ Design notes:
   root's path still resolves to itself, so a folder on it swapped for a symlink since the check is refused with a
   StorageError naming both paths. A swap made after that first check is not caught (that would take ``openat``
   through every folder).
+- One writer at a time: :meth:`FileStore.lock` (the storage worker, before it opens the stream) takes an
+  exclusive ``flock`` on the store's folder itself, held until :meth:`FileStore.close`; a second writer, in any
+  process (a foreground ``acqd run`` of the same profile, a resume while the interrupted run's worker is still
+  closing its store), gets a StoreBusyError before it writes or clears anything, and :meth:`FileStore.check_free`
+  lets a run refuse to start for the same reason. The folder is never replaced while locked: ``clear`` empties it
+  rather than deleting it, so the lock stays on the store's one folder. A lock dies with its process (a crash
+  leaves nothing stale to clean up); advisory, so only acqd's own writers honour it.
 - Every ``OSError`` becomes a :class:`~daemon.errors.StorageError` naming the path. A failed write is sticky: the
   sink deletes its ``.partial`` file, turns ABORTED, and later writes or ``finalize`` raise
   :class:`~daemon.errors.StreamClosedError`.
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import itertools
 import os
 import shutil
@@ -46,7 +54,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from daemon.errors import ConfigError, StorageError, StreamClosedError
+from daemon.errors import ConfigError, StorageError, StoreBusyError, StreamClosedError
 from daemon.storage.sink import Buffer, Sink, SinkState, Store, parse_key
 
 PARTIAL_SUFFIX = ".partial"
@@ -234,6 +242,7 @@ class FileStore(Store):
         self._root = Path(root).absolute()
         self._direct = direct_io
         self._symlinks_checked = not refuse_symlinks
+        self._lock_fd: int | None = None
 
     def _check_symlinks(self) -> None:
         """Raise StorageError when the root's path no longer resolves to itself (checked until it passes once)."""
@@ -291,6 +300,43 @@ class FileStore(Store):
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
+    def lock(self) -> None:
+        """Take the store's folder (created if need be) for this process's writes; StoreBusyError when another
+        process holds it (see the design notes). Idempotent."""
+        if self._lock_fd is not None:
+            return
+        self._check_symlinks()
+        with storage_errors("lock", self._root):
+            self._root.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self._flock()
+
+    def check_free(self) -> None:
+        """StoreBusyError when another process holds the store's lock now; nothing when it is free or absent."""
+        if self._lock_fd is None and self._root.is_dir() and not self._root.is_symlink():
+            os.close(self._flock())
+
+    def close(self) -> None:
+        """Release the lock, if held. Idempotent."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def _flock(self) -> int:
+        with storage_errors("lock", self._root):
+            fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreBusyError(
+                f"store {self._root} is being written by another acqd process (a run's storage worker): wait until "
+                "that run ends, or choose another store. A worker whose run died closes its store within seconds."
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise StorageError(f"cannot lock {self._root}: {exc.strerror or exc}") from exc
+        return fd
+
     def is_empty(self) -> bool:
         with storage_errors("list", self._root):
             if not self._root.exists():
@@ -301,8 +347,13 @@ class FileStore(Store):
         if self._root == Path(self._root.anchor) or self._root == Path.home():
             raise ConfigError(f"store_path {self._root} is a filesystem root or home folder: refusing to clear it.")
         self._check_symlinks()
+        self.check_free()
         with storage_errors("clear", self._root):
             if self._root.is_dir() and not self._root.is_symlink():
-                shutil.rmtree(self._root)
+                for child in self._root.iterdir():  # the folder itself stays: it carries the lock
+                    if child.is_dir() and not child.is_symlink():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
             elif self._root.exists() or self._root.is_symlink():
                 self._root.unlink()

@@ -105,5 +105,9 @@ class Store(ABC):
     def clear(self) -> None:
         """Delete everything at the store's location (for ``overwrite``)."""
 
+    def lock(self) -> None:  # noqa: B027 - optional hook
+        """Take the store for this process's writes until :meth:`close`: StoreBusyError when another process has
+        it. Stores that cannot tell (S3) take nothing."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, idempotent
-        """Release resources. Idempotent."""
+        """Release resources (and the lock). Idempotent."""

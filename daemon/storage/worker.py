@@ -129,6 +129,7 @@ class StorageWorker:
         self._stored = dict.fromkeys(keys, 0)
         store = self._store = open_store(settings.store_path, settings.s3)
         try:
+            store.lock()  # one writer per store, until _close_store (a second one is refused, nothing written)
             plan = None if parsed.resume is None else plan_append(store, settings)
             self._stream = ZarrStream(settings, store=LentStore(store), append=plan)
             if plan is not None and parsed.resume is not None:

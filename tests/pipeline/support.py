@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import zarr
+from ome_zarr_models import v05
 
 from daemon.cameras.pattern import radial_sine
 from daemon.profile import Profile, parse_profile
 from daemon.run import Run
+from daemon.storage.frame_table import PADDING, ROW_LOST
 
 REPO = Path(__file__).resolve().parents[2]
 HEIGHT, WIDTH = 48, 64
@@ -123,3 +125,32 @@ def acqd_threads() -> list[str]:
     """Names of the run's threads still alive (readers, supervisor, sender I/O, worker watcher)."""
     prefixes = ("acqd-camera-", "acqd-run-", "acqd-frame-sender", "acqd-worker-watch")
     return [t.name for t in threading.enumerate() if t.name.startswith(prefixes)]
+
+
+def check_resumed_store(store: Path, resume: Mapping[str, Any], stored: int, frame: tuple[int, int]) -> None:
+    """A resumed store (``resume``: the run summary's record of one array, ``stored``: the resumed run's frames,
+    ``frame``: its height and width): old rows equal their pattern, the gap is flagged and reads 0, the new run's
+    frames follow, ``acqd.resumes`` records it, and the OME metadata is still valid."""
+    group = zarr.open_group(str(store), mode="r")
+    images = np.asarray(group["0"][:])
+    ids = np.asarray(group["frames/frame_id"][:])
+    flags = np.asarray(group["frames/flags"][:])
+    before, at = resume["claimed_before"], resume["at_index"]
+    assert resume["padding_frames"] == at - before
+    assert len(images) == len(ids) == resume["store_frames"] == at + stored
+    rows_before = resume["table_rows_before"]
+    for row in [*range(rows_before), *range(at, len(ids))]:
+        assert not flags[row] & (ROW_LOST | PADDING)
+        np.testing.assert_array_equal(images[row], radial_sine(int(ids[row]), *frame, np.uint16), f"row {row}")
+    assert (ids[rows_before:at] == -1).all()
+    assert (flags[rows_before:before] == ROW_LOST).all()
+    assert (flags[before:at] == PADDING).all()
+    assert not images[before:at].any(), "the gap reads as the fill value"
+    attributes = json.loads((store / "zarr.json").read_text())["attributes"]
+    records = attributes["acqd"]["resumes"]
+    assert len(records) == 1
+    assert records[0]["interrupted_at"] == resume["interrupted_at"]
+    assert {k: records[0][k] for k in ("at_index", "claimed_before", "padding_frames")} == {
+        k: resume[k] for k in ("at_index", "claimed_before", "padding_frames")
+    }
+    v05.Image.from_zarr(group)  # the OME metadata is still valid

@@ -107,7 +107,7 @@ def test_a_run_that_cannot_start_exits_1_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert err.strip() == (
         f"acqd run: could not start: store {data / 'demo.zarr'} already exists and overwrite is false: "
-        "choose a new store or set storage.overwrite: true."
+        "choose a new store or set storage.overwrite: true. To append to it instead, add --resume RUN_ID."
     )
 
 

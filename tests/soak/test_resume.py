@@ -11,17 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import zarr
-from ome_zarr_models import v05
 
-from daemon.cameras.pattern import radial_sine
 from daemon.ipc.client import Client, RemoteError
 from daemon.run_journal import RunJournal
-from daemon.storage.frame_table import PADDING, ROW_LOST
 from tests.fixtures.s3 import SeaweedServer, download
 from tests.fixtures.tcp_proxy import TcpProxy
+from tests.pipeline.support import check_resumed_store
 from tests.serve.daemon_process import DaemonProcess, sim_profile, spawn_daemon, wait_for_state
 
 pytestmark = pytest.mark.slow
@@ -67,33 +63,6 @@ def refused(call: Any, code: str, match: str) -> None:
     assert match in caught.value.message, caught.value.message
 
 
-def check_resumed_store(store: Path, resume: dict[str, Any], stored: int) -> None:
-    """Old rows equal their pattern, the gap is flagged and reads 0, the new run's frames follow."""
-    group = zarr.open_group(str(store), mode="r")
-    images = np.asarray(group["0"][:])
-    ids = np.asarray(group["frames/frame_id"][:])
-    flags = np.asarray(group["frames/flags"][:])
-    before, at = resume["claimed_before"], resume["at_index"]
-    assert resume["padding_frames"] == at - before
-    assert len(images) == len(ids) == resume["store_frames"] == at + stored
-    rows_before = resume["table_rows_before"]
-    for row in [*range(rows_before), *range(at, len(ids))]:
-        assert not flags[row] & (ROW_LOST | PADDING)
-        np.testing.assert_array_equal(images[row], radial_sine(int(ids[row]), 64, 64, np.uint16), f"row {row}")
-    assert (ids[rows_before:at] == -1).all()
-    assert (flags[rows_before:before] == ROW_LOST).all()
-    assert (flags[before:at] == PADDING).all()
-    assert not images[before:at].any(), "the gap reads as the fill value"
-    attributes = json.loads((store / "zarr.json").read_text())["attributes"]
-    records = attributes["acqd"]["resumes"]
-    assert len(records) == 1
-    assert records[0]["interrupted_at"] == resume["interrupted_at"]
-    assert {k: records[0][k] for k in ("at_index", "claimed_before", "padding_frames")} == {
-        k: resume[k] for k in ("at_index", "claimed_before", "padding_frames")
-    }
-    v05.Image.from_zarr(group)  # the OME metadata is still valid
-
-
 @pytest.mark.timeout(60)
 def test_an_interrupted_run_is_resumed_into_its_store_with_the_gap_recorded(tmp_path: Path) -> None:
     first, second, run_id = restart_after_crash(tmp_path)
@@ -127,7 +96,7 @@ def test_an_interrupted_run_is_resumed_into_its_store_with_the_gap_recorded(tmp_
         assert resume["claimed_before"] == interrupted["counts"]["frames_claimed"] > 0
         assert resume["at_index"] % 16 == 0  # the next chunk row along t
         assert resume["interrupted_at"] == interrupted["interrupted_at"] < interrupted["finished_at"]
-        check_resumed_store(second.data_root / "live.zarr", resume, summary["stored"])
+        check_resumed_store(second.data_root / "live.zarr", resume, summary["stored"], (64, 64))
         event = next(e for e in second.logs() if e.get("event") == "run_resumed")
         assert event["run_id"] == new_id
         assert event["resumes"] == run_id
@@ -197,7 +166,7 @@ def test_a_staged_s3_run_is_resumed_after_the_daemon_and_its_worker_died(
             assert s3_server.uploads(bucket) == []
             copy = tmp_path / "copy.zarr"
             download(s3_server, bucket, "runs/live.zarr", copy)
-            check_resumed_store(copy, resume, summary["stored"])
+            check_resumed_store(copy, resume, summary["stored"], (64, 64))
         finally:
             if second is not None:
                 second.close()
