@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,16 @@ def test_abort_discards_the_queue_counted_and_leaves_a_readable_store(
     acquisition = {"until_stopped": True, "on_queue_full": "block", "queue_bytes": "1 MiB"}
     run = Run(profile(data_root, [big_camera()], acquisition=acquisition))
     run.start()
-    wait_until(lambda: run.status().counts.get("queue_frames", 0) >= 6, what="a full queue")
+
+    def queue_stays_full() -> bool:
+        # Full twice, a quarter second apart: the worker's window is spent and the camera keeps the queue full.
+        # Once alone could be the start-up burst, which the sender ships the moment the first credit lands.
+        if run.status().counts.get("queue_frames", 0) < 6:
+            return False
+        time.sleep(0.25)
+        return run.status().counts.get("queue_frames", 0) >= 6
+
+    wait_until(queue_stays_full, what="a full queue")
     run.request_abort()
     assert run.wait(20.0)
     summary = run.summary
