@@ -45,6 +45,13 @@ def write_profile(tmp_path: Path, acquisition: dict[str, Any], store: str, **set
     return path
 
 
+def refused_start(proc: subprocess.Popen[str]) -> str:
+    """What a run that could not start printed on stderr (it must have exited 1)."""
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    return err.strip()
+
+
 def events(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
@@ -103,9 +110,7 @@ def test_a_run_that_cannot_start_exits_1_with_one_line(tmp_path: Path) -> None:
     path = tmp_path / "demo.yaml"
     path.write_text((REPO / "config/profiles/demo.yaml").read_text().replace("overwrite: true", "overwrite: false"))
     proc = acqd_run(str(path), "--data-root", str(data), cwd=tmp_path)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1
-    assert err.strip() == (
+    assert refused_start(proc) == (
         f"acqd run: could not start: store {data / 'demo.zarr'} already exists and overwrite is false: "
         "choose a new store or set storage.overwrite: true. To append to it instead, add --resume RUN_ID."
     )

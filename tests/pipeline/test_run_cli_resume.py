@@ -5,42 +5,43 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from .support import HEIGHT, WIDTH, check_pixels, check_resumed_store
-from .test_run_cli import acqd_run, events, write_profile
+from .test_run_cli import acqd_run, events, refused_start, write_profile
 
 pytestmark = pytest.mark.slow
 
 
-def wait_for_first_shard(proc: Any, store: Path) -> None:
+def start_live_run(tmp_path: Path, name: str) -> tuple[subprocess.Popen[str], Path, Path]:
+    """``acqd run`` of a camera that runs until stopped into ``data/NAME``, once its first shard is on disk: the
+    process, the store and the profile."""
+    live = write_profile(tmp_path, {"until_stopped": True}, name, frame_period_s=0.005)
+    store = tmp_path / "data" / name
+    proc = acqd_run(str(live), "--data-root", str(tmp_path / "data"), cwd=tmp_path)
     deadline = time.monotonic() + 30
     while not (store / "0" / "c").exists():
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no frames were stored in time"
         time.sleep(0.05)
+    return proc, store, live
 
 
 @pytest.mark.timeout(90)
 def test_a_killed_run_is_resumed_into_its_store(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    store = data / "resumed.zarr"
-    live = write_profile(tmp_path, {"until_stopped": True}, "resumed.zarr", frame_period_s=0.005)
-    first = acqd_run(str(live), "--data-root", str(data), cwd=tmp_path)
-    wait_for_first_shard(first, store)
+    first, store, live = start_live_run(tmp_path, "resumed.zarr")
     time.sleep(0.3)
     first.send_signal(signal.SIGKILL)
     out, _ = first.communicate(timeout=60)  # EOF once its worker, which shares stdout, closed the store and left
     run_id = next(e["run_id"] for e in events(out) if e["event"] == "run_started")
 
-    refused = acqd_run(str(live), "--data-root", str(data), cwd=tmp_path)
-    _, err = refused.communicate(timeout=30)
-    assert refused.returncode == 1
-    assert err.strip().endswith("To append to it instead, add --resume RUN_ID."), err
+    refused = refused_start(acqd_run(str(live), "--data-root", str(data), cwd=tmp_path))
+    assert refused.endswith("To append to it instead, add --resume RUN_ID."), refused
 
     counted = tmp_path / "counted"
     counted.mkdir()
@@ -61,8 +62,7 @@ def test_a_killed_run_is_resumed_into_its_store(tmp_path: Path) -> None:
 def test_resume_needs_a_store_to_append_to(tmp_path: Path) -> None:
     path = write_profile(tmp_path, {"frames": 5}, "absent.zarr")
     proc = acqd_run(str(path), "--data-root", str(tmp_path / "data"), "--resume", "some-run", cwd=tmp_path)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1
+    err = refused_start(proc)
     assert err.startswith("acqd run: could not start: "), err
     assert "absent.zarr" in err
     assert not (tmp_path / "data" / "absent.zarr").exists()
@@ -70,20 +70,14 @@ def test_resume_needs_a_store_to_append_to(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(90)
 def test_a_store_being_written_is_refused_even_with_overwrite(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    store = data / "busy.zarr"
-    live = write_profile(tmp_path, {"until_stopped": True}, "busy.zarr", frame_period_s=0.005)
-    first = acqd_run(str(live), "--data-root", str(data), cwd=tmp_path)
-    wait_for_first_shard(first, store)
+    first, store, _ = start_live_run(tmp_path, "busy.zarr")
 
     other = tmp_path / "other"
     other.mkdir()
     clobber = write_profile(other, {"frames": 5}, "busy.zarr")
     clobber.write_text(clobber.read_text().replace('"overwrite": false', '"overwrite": true'))
-    second = acqd_run(str(clobber), "--data-root", str(data), cwd=tmp_path)
-    _, err = second.communicate(timeout=30)
-    assert second.returncode == 1
-    assert err.strip() == (
+    second = acqd_run(str(clobber), "--data-root", str(tmp_path / "data"), cwd=tmp_path)
+    assert refused_start(second) == (
         f"acqd run: could not start: store {store} is being written by another acqd process (a run's storage "
         "worker): wait until that run ends, or choose another store. A worker whose run died closes its store "
         "within seconds."
