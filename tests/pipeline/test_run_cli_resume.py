@@ -89,3 +89,12 @@ def test_a_store_being_written_is_refused_even_with_overwrite(tmp_path: Path) ->
     summary = next(e for e in events(out) if e["event"] == "run_summary")
     assert summary["stored"] == summary["delivered"] > 0
     assert check_pixels(store) == list(range(summary["stored"]))  # nothing of the live run was cleared
+
+
+def test_an_empty_run_id_to_resume_is_refused_naming_what_it_takes(tmp_path: Path) -> None:
+    path = write_profile(tmp_path, {"frames": 5}, "absent.zarr")
+    proc = acqd_run(str(path), "--data-root", str(tmp_path / "data"), "--resume", "", cwd=tmp_path)
+    assert refused_start(proc) == (
+        "acqd run: --resume: resume.resumes must be a run id of 1..255 characters. Got '' instead."
+    )
+    assert not (tmp_path / "data").exists()
