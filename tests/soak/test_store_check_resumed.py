@@ -14,6 +14,7 @@ import pytest
 import zarr
 
 from daemon.storage.frame_table import PADDING
+from tests.pipeline.test_run_cli import acqd_run, events, write_profile
 from tests.serve.daemon_process import wait_for_state
 from tests.soak.store_check import check_store
 from tests.soak.test_resume import restart_after_crash, wait_recovered
@@ -53,11 +54,41 @@ def test_a_resumed_store_passes_with_its_gap_counted(resumed: tuple[Path, dict[s
     assert report.frames == resume["claimed_before"] + stored
 
 
+@pytest.fixture(scope="module")
+def gapped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A store with a gap for certain (a crash leaves none when its claim ends on an object row): ``acqd run`` of
+    13 frames, then ``--resume`` of 5 more, which start at frame 16, the next row of 8 (4-frame chunks, 2 per
+    shard): (store, the resume figures of the second run's summary)."""
+    tmp_path = tmp_path_factory.mktemp("gapped")
+    data = tmp_path / "data"
+    first = acqd_run(
+        str(write_profile(tmp_path, {"frames": 13}, "gapped.zarr")), "--data-root", str(data), cwd=tmp_path
+    )
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    run_id = next(e["run_id"] for e in events(out) if e["event"] == "run_started")
+    again = tmp_path / "again"
+    again.mkdir()
+    profile = write_profile(again, {"frames": 5}, "gapped.zarr")
+    second = acqd_run(str(profile), "--data-root", str(data), "--resume", run_id, cwd=tmp_path)
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    resume: dict[str, Any] = next(e for e in events(out) if e["event"] == "run_summary")["resume"][""]
+    assert (resume["claimed_before"], resume["padding_frames"]) == (13, 3)
+    return data / "gapped.zarr", resume
+
+
 @pytest.mark.timeout(60)
-def test_a_padding_row_with_a_frame_id_is_reported(resumed: tuple[Path, dict[str, Any], int], tmp_path: Path) -> None:
-    store, resume, _ = resumed
-    if resume["padding_frames"] == 0:
-        pytest.skip("the crash left no gap to tamper with")
+def test_a_gapped_store_passes(gapped: tuple[Path, dict[str, Any]]) -> None:
+    store, _ = gapped
+    report = check_store(store)
+    assert report.problems == []
+    assert (report.resumes, report.padding, report.frames) == (1, 3, 13 + 5)
+
+
+@pytest.mark.timeout(60)
+def test_a_padding_row_with_a_frame_id_is_reported(gapped: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    store, resume = gapped
     copy = _copy(store, tmp_path)
     ids = zarr.open_array(str(copy / "frames" / "frame_id"), mode="r+")
     ids[resume["claimed_before"]] = 7
