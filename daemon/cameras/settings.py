@@ -29,6 +29,7 @@ NodeValue = bool | int | float | str
 
 PATTERNS: tuple[str, ...] = ("radial_sine", "random", "empty")
 SIMULATED_DTYPES: tuple[str, ...] = ("uint8", "uint16")
+MAX_PHASE_CACHE_MIB = 65536  # 64 GiB: a simulated camera's drawn frames never take more
 
 
 def parse_choice(name: str, value: object, accepted: tuple[str, ...]) -> str:
@@ -120,6 +121,10 @@ class SimulatedCameraSettings:
     - ``frame_period_s``: time between frames in free run; 0 = as fast as the reader reads.
     - ``trigger``: ``free`` (frames at ``frame_period_s``) or ``software`` (one frame per ``trigger()`` call).
     - ``timeout_s``: no frame for this long while acquiring makes ``read`` raise CameraTimeout (None: never).
+    - ``phase_cache_mib``: memory the camera may keep drawn ``radial_sine`` frames in. The pattern repeats every
+      128 frames: when all 128 fit, each is drawn once and later frames cost no CPU, as a real camera's DMA costs
+      the host none (256: up to 1024x1024 uint16; 1024: 2048x2048 uint16); when they do not, every frame is drawn
+      (2048x2048 uint16: about 3 ms of CPU). 0: never keep frames.
     - ``faults``: see :class:`SimulatedFaults`.
     """
 
@@ -132,6 +137,7 @@ class SimulatedCameraSettings:
     trigger: TriggerKind = "free"
     seed: int = 0
     timeout_s: float | None = 5.0
+    phase_cache_mib: int = 256
     faults: SimulatedFaults = field(default_factory=SimulatedFaults)
 
     def __post_init__(self) -> None:
@@ -147,6 +153,10 @@ class SimulatedCameraSettings:
         parse_int("seed", self.seed, 0)
         if self.timeout_s is not None:
             parse_seconds("timeout_s", self.timeout_s, allow_zero=False)
+        if parse_int("phase_cache_mib", self.phase_cache_mib, 0) > MAX_PHASE_CACHE_MIB:
+            raise ConfigError(
+                f"phase_cache_mib must be between 0 and {MAX_PHASE_CACHE_MIB}. Got {self.phase_cache_mib} instead."
+            )
         if not isinstance(self.faults, SimulatedFaults):
             raise ConfigError(f"faults must be SimulatedFaults. Got {type(self.faults).__name__} instead.")
 

@@ -9,8 +9,10 @@ Design notes:
   so a frame is ``take(rolled_lut, idx)`` with ``idx`` cached once as ``intp`` (numpy's fastest index type), done
   for one quadrant and mirrored (about 3x faster than the whole frame: 2048x2048 uint16 in ~4 ms of CPU).
 - Rendered frames are kept (:class:`PhaseCache`): the radial sine repeats every ``PHASES`` (128) frames, so while
-  ``PHASES`` frames fit in ``CACHE_BYTES`` (256 MiB: up to 1024x1024 uint16) each phase is drawn once and later
-  frames share it, read-only: a simulated frame then costs what a real camera's DMA costs the host, nothing.
+  ``PHASES`` frames fit in ``phase_cache_mib`` (default 256 MiB: up to 1024x1024 uint16) each phase is drawn once
+  and later frames share it, read-only: a simulated frame then costs what a real camera's DMA costs the host,
+  nothing. 2048x2048 uint16 needs 1024 MiB: drawn every time instead, a frame costs 3.3 ms of the camera thread
+  (measured at 90 frames/s; 0.37 ms with the cache), which on 2 cores the pipeline's compression threads miss.
   Measured with the pipeline at 280 frames/s of 1024x1024 uint16: drawing took 32-37% of a core (1.1-1.3 ms a
   frame, slower than alone because the compressing threads share the memory bus). The cache is one anonymous
   mapping, populated as phases are first drawn and handed back to the kernel when the camera closes. ``empty``
@@ -85,7 +87,6 @@ def render_random(frame_id: int, height: int, width: int, dtype: str, bits: int,
 
 
 PHASES = pattern.LUT_SIZE // math.gcd(pattern.FRAME_STEP, pattern.LUT_SIZE)  # the radial sine's period (frames)
-CACHE_BYTES = 256 << 20  # the most memory a camera's rendered phases may take
 
 
 class PhaseCache:
@@ -100,8 +101,8 @@ class PhaseCache:
         self._phases = phases
 
     @classmethod
-    def fits(cls, phases: int, shape: tuple[int, int], dtype: np.dtype[Any]) -> bool:
-        return phases * math.prod(shape) * dtype.itemsize <= CACHE_BYTES
+    def fits(cls, phases: int, shape: tuple[int, int], dtype: np.dtype[Any], limit_bytes: int) -> bool:
+        return phases * math.prod(shape) * dtype.itemsize <= limit_bytes
 
     def frame(self, frame_id: int, draw: Callable[[int], npt.NDArray[Any]]) -> npt.NDArray[Any]:
         """Frame ``frame_id`` (read-only), drawn by ``draw(frame_id)`` the first time its phase is asked for."""
@@ -179,7 +180,9 @@ class SimulatedCamera:
         self._layout = FrameLayout((s.height, s.width), np.dtype(s.dtype))
         phases = {"radial_sine": PHASES, "empty": 1}.get(s.pattern)
         self._cache = None
-        if phases is not None and PhaseCache.fits(phases, (s.height, s.width), self._layout.dtype):
+        if phases is not None and PhaseCache.fits(
+            phases, (s.height, s.width), self._layout.dtype, s.phase_cache_mib << 20
+        ):
             self._cache = PhaseCache(phases, (s.height, s.width), self._layout.dtype)
         if s.pattern == "radial_sine":
             _quadrant_index(s.height, s.width)  # warm the cache outside the acquisition

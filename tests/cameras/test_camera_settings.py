@@ -27,6 +27,8 @@ from daemon.errors import ConfigError
         ({"trigger": "hardware"}, "trigger must be one of free, software. Got 'hardware' instead."),
         ({"timeout_s": 0}, "timeout_s must be > 0. Got 0 instead."),
         ({"seed": True}, "seed must be an integer. Got True instead."),
+        ({"phase_cache_mib": -1}, "phase_cache_mib must be >= 0. Got -1 instead."),
+        ({"phase_cache_mib": 65537}, "phase_cache_mib must be between 0 and 65536. Got 65537 instead."),
     ],
 )
 def test_simulated_settings_refuse_bad_values(kwargs: dict[str, Any], message: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from daemon.cameras import pattern
 from daemon.cameras.settings import SimulatedCameraSettings, SimulatedFaults
-from daemon.cameras.simulated import CACHE_BYTES, PHASES, SimulatedCamera, render_radial_sine
+from daemon.cameras.simulated import PHASES, SimulatedCamera, render_radial_sine
 from daemon.ipc.frame import Frame
 
 
@@ -94,13 +94,25 @@ def test_radial_sine_phases_are_drawn_once_and_shared_read_only() -> None:
     assert not np.shares_memory(got[0].pixels, got[1].pixels)
 
 
-def test_frames_too_large_to_cache_are_drawn_each_time() -> None:
-    side = 1 + int((CACHE_BYTES / PHASES / 2) ** 0.5)  # PHASES uint16 frames of side x side exceed the cache
-    settings = SimulatedCameraSettings(pattern="radial_sine", height=side, width=side, dtype="uint16", frame_period_s=0)
-    first, second = frames(settings, 2)
-    assert first.pixels.flags.writeable
-    assert first.pixels.flags.owndata
-    np.testing.assert_array_equal(second.pixels, pattern.radial_sine(1, side, side, np.uint16))
+@pytest.mark.parametrize(("side", "cache_mib", "cached"), [(64, 1, True), (65, 1, False), (8, 0, False)])
+def test_frames_are_cached_only_when_every_phase_fits_the_budget(side: int, cache_mib: int, cached: bool) -> None:
+    # PHASES (128) uint16 frames of 64x64 take exactly 1 MiB
+    settings = SimulatedCameraSettings(
+        pattern="radial_sine", height=side, width=side, frame_period_s=0, phase_cache_mib=cache_mib
+    )
+    got = frames(settings, PHASES + 1)
+    assert got[0].pixels.flags.writeable is not cached
+    assert got[0].pixels.flags.owndata is not cached
+    assert np.shares_memory(got[0].pixels, got[PHASES].pixels) is cached
+    for frame in (got[1], got[PHASES]):
+        np.testing.assert_array_equal(frame.pixels, pattern.radial_sine(frame.frame_id, side, side, np.uint16))
+
+
+def test_the_default_budget_caches_1024x1024_uint16_and_draws_2048x2048() -> None:
+    small = frames(SimulatedCameraSettings(height=1024, width=1024, frame_period_s=0), 1)[0]
+    assert not small.pixels.flags.writeable
+    large = frames(SimulatedCameraSettings(height=2048, width=2048, frame_period_s=0), 1)[0]
+    assert large.pixels.flags.owndata
 
 
 def test_a_damaged_frame_leaves_its_cached_phase_intact() -> None:

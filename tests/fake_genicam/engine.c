@@ -12,7 +12,7 @@
  *
  * Like a real camera's DMA, delivering a frame should cost the host little: the pattern repeats every
  * FAKE_PHASES frames, so each phase is drawn once into a cache (when FAKE_PHASES frames fit in
- * FAKE_PHASE_CACHE_BYTES: up to 1024x1024 Mono16) and later frames are copied from it. Drawing cost ~15-18% of a
+ * FAKE_PHASE_CACHE_BYTES: up to 2048x2048 Mono16) and later frames are copied from it. Drawing cost ~15-18% of a
  * core at 350 frames/s of 1024x1024 Mono16, on the cores the pipeline under test needs.
  */
 #include <stdlib.h>

@@ -125,7 +125,7 @@ typedef struct fake_regs {
 } fake_regs;
 
 #define FAKE_PHASES 128                         /* the pattern repeats every 1024 / 8 frames */
-#define FAKE_PHASE_CACHE_BYTES ((size_t)256 << 20) /* the most memory the drawn phases may take */
+#define FAKE_PHASE_CACHE_BYTES ((size_t)1 << 30) /* the most memory the drawn phases may take */
 
 typedef struct fake_engine {
     pthread_t thread;
