@@ -121,10 +121,10 @@ class SimulatedCameraSettings:
     - ``frame_period_s``: time between frames in free run; 0 = as fast as the reader reads.
     - ``trigger``: ``free`` (frames at ``frame_period_s``) or ``software`` (one frame per ``trigger()`` call).
     - ``timeout_s``: no frame for this long while acquiring makes ``read`` raise CameraTimeout (None: never).
-    - ``phase_cache_mib``: memory the camera may keep drawn ``radial_sine`` frames in. The pattern repeats every
-      128 frames: when all 128 fit, each is drawn once and later frames cost no CPU, as a real camera's DMA costs
-      the host none (256: up to 1024x1024 uint16; 1024: 2048x2048 uint16); when they do not, every frame is drawn
-      (2048x2048 uint16: about 3 ms of CPU). 0: never keep frames.
+    - ``phase_cache_mib``: memory the camera may keep drawn frames in (``radial_sine``'s 128 phases, or the one
+      ``empty`` frame). The radial sine repeats every 128 frames: when all 128 fit, each is drawn once and later
+      frames cost no CPU, as a real camera's DMA costs the host none (256: up to 1024x1024 uint16; 1024: 2048x2048
+      uint16); when they do not, every frame is drawn (2048x2048 uint16: about 3 ms of CPU). 0: never keep frames.
     - ``faults``: see :class:`SimulatedFaults`.
     """
 
