@@ -145,8 +145,8 @@ class RunsConfig:
 
     - ``max_runs``: live runs at once; ``history``: finished runs kept for ``status``.
     - ``max_queue_bytes``: the largest ``acquisition.queue_bytes`` a profile may ask for (None: no limit).
-    - ``memory_bytes``: writer buffers + queues of all live runs together (None: no limit); a start that would
-      exceed it is answered ``unavailable``.
+    - ``memory_bytes``: writer buffers + queues + camera frames of all live runs together (None: no limit); a
+      start that would exceed it is answered ``unavailable``.
     - ``metrics_interval_s``: how often runs publish metrics (None: each profile's
       ``acquisition.metrics_interval_s``); ``stop_timeout_s``: how long a shutdown waits for runs to finish
       gracefully before aborting them (keep it below the unit's ``TimeoutStopSec``).

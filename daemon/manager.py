@@ -14,9 +14,9 @@ Design notes (threads, see :mod:`daemon.run_manager`):
 - A run leaves the live table (freeing its cameras and store) when it reports a terminal state and ``wait(0)``
   says it is finished, checked by :meth:`sweep` and before every admission decision, so a finished run never
   blocks a new one.
-- Budgets: ``runs.max_runs`` live runs and ``runs.memory_bytes`` of writer buffers and queues together; a start
-  that would exceed them is ``unavailable`` (retry later), while a profile that exceeds the memory budget on its
-  own, or ``runs.max_queue_bytes`` (:mod:`daemon.profile_catalog`), is ``invalid_profile``.
+- Budgets: ``runs.max_runs`` live runs and ``runs.memory_bytes`` of writer buffers, queues and camera frames
+  together; a start that would exceed them is ``unavailable`` (retry later), while a profile that exceeds the
+  memory budget on its own, or ``runs.max_queue_bytes`` (:mod:`daemon.profile_catalog`), is ``invalid_profile``.
 - During shutdown ``start`` is refused (``unavailable``); :meth:`stop_all` uses the same path as ``stop``.
 - Run journal (:mod:`daemon.run_journal`, when given): an entry is written when a run is registered, gets the
   worker's pid once the run started, and is closed with the outcome when the run leaves the live table (written
@@ -294,8 +294,9 @@ class RunHost:
         budget = self._config.memory_bytes
         if isinstance(budget, int) and memory > budget:
             raise ConfigError(
-                f"{profile.file}: the run needs {memory} bytes of writer buffers and queues (acqd validate shows "
-                f"them); this daemon's budget for all runs together is {budget} bytes (runs.memory_bytes)."
+                f"{profile.file}: the run needs {memory} bytes of writer buffers, queues and camera frames (acqd "
+                f"validate shows them); this daemon's budget for all runs together is {budget} bytes "
+                "(runs.memory_bytes)."
             )
 
     def _admit(self, profile: Profile, cameras: frozenset[str], memory: int) -> None:

@@ -16,7 +16,8 @@ Design notes:
   for the profile's storage threads), for every resolution level of a pyramid (planned as the engine plans them,
   :func:`daemon.storage.multiscale.plan_image_levels`); the downsampler's partial output frames
   (:func:`daemon.storage.pyramid.max_open_blocks`) are left out. The queue budget (``acquisition.queue_bytes``)
-  comes on top, per camera.
+  and the camera's frames (a GenICam camera's ``num_buffers`` buffers of a frame each; a simulated camera's kept
+  frames, up to ``phase_cache_mib``) come on top, per camera.
 - Shapes, chunks, shards, objects and rates are level 0's; ``levels`` lists the shape of every level.
 """
 
@@ -26,6 +27,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from daemon.cameras.settings import SimulatedCameraSettings
+from daemon.cameras.simulated import kept_frame_bytes
 from daemon.profile import Profile
 from daemon.profile_cameras import CameraProfile, camera_identity
 from daemon.storage.array_writer import block_capacity, plan_jobs
@@ -60,10 +63,11 @@ class ArraySummary:
     clamps: tuple[Clamp, ...]
     levels: tuple[tuple[int, ...], ...] = ()  # every level's shape (level 0 first; dimension 0 as in ``shape``)
     downsampling_method: str | None = None
+    camera_bytes: int = 0  # frames the camera holds: a GenICam camera's buffers, a simulated camera's kept frames
 
     @property
     def memory_bytes(self) -> int:
-        return self.writer_bytes + self.queue_bytes
+        return self.writer_bytes + self.queue_bytes + self.camera_bytes
 
 
 def summarize(profile: Profile) -> list[ArraySummary]:
@@ -123,7 +127,18 @@ def _summarize_camera(profile: Profile, camera: CameraProfile) -> ArraySummary:
         clamps=tuple(clamps),
         levels=tuple(_level_shape(level.layout, shape[0], n, halved) for n, level in enumerate(planned)),
         downsampling_method=None if array.method is None else array.method.value,
+        camera_bytes=_camera_bytes(camera, frame_bytes),
     )
+
+
+def _camera_bytes(camera: CameraProfile, frame_bytes: int) -> int:
+    """The frames a camera holds while it runs: the buffers a GenICam camera announces to its producer (each at
+    least a frame), or the frames a simulated camera keeps drawn (:func:`daemon.cameras.simulated.kept_frame_bytes`).
+    """
+    settings = camera.settings
+    if isinstance(settings, SimulatedCameraSettings):
+        return kept_frame_bytes(settings)
+    return settings.num_buffers * frame_bytes
 
 
 def _writer_bytes(layout: ArrayLayout, itemsize: int, workers: int) -> int:
@@ -174,7 +189,7 @@ def format_summary(profile: Profile, arrays: list[ArraySummary]) -> str:
     for summary in arrays:
         lines += _format_array(summary)
     total = sum(summary.memory_bytes for summary in arrays)
-    lines.append(f"  memory total {human_bytes(total)} (writer buffers + queues, all cameras)")
+    lines.append(f"  memory total {human_bytes(total)} (writer buffers + queues + camera frames, all cameras)")
     return "\n".join(lines)
 
 
@@ -201,7 +216,7 @@ def _format_array(s: ArraySummary) -> list[str]:
         lines.append(f"    rate       {s.mb_per_s:.1f} MB/s uncompressed, {s.objects_per_s:.2f} {kind}/s")
     lines.append(
         f"    memory     {human_bytes(s.writer_bytes)} writer buffers + {human_bytes(s.queue_bytes)} queue"
-        f" = {human_bytes(s.memory_bytes)}"
+        f" + {human_bytes(s.camera_bytes)} camera frames = {human_bytes(s.memory_bytes)}"
     )
     lines += [f"    note       {c.field} of {c.dimension!r} clamped from {c.requested} to {c.used}" for c in s.clamps]
     return lines
@@ -215,7 +230,8 @@ def _format_levels(s: ArraySummary) -> list[str]:
 
 
 def profile_memory_bytes(profile: Profile) -> int:
-    """Writer buffers plus queue budget of every camera of ``profile`` (as ``acqd validate`` reports them)."""
+    """Writer buffers, queue budget and camera frames of every camera of ``profile`` (as ``acqd validate`` reports
+    them)."""
     return sum(array.memory_bytes for array in summarize(profile))
 
 

@@ -87,6 +87,15 @@ def render_random(frame_id: int, height: int, width: int, dtype: str, bits: int,
 
 
 PHASES = pattern.LUT_SIZE // math.gcd(pattern.FRAME_STEP, pattern.LUT_SIZE)  # the radial sine's period (frames)
+KEPT_PHASES = {"radial_sine": PHASES, "empty": 1}  # frames a pattern repeats (random: none, it is drawn each time)
+
+
+def kept_frame_bytes(settings: SimulatedCameraSettings) -> int:
+    """The memory a camera of ``settings`` keeps drawn frames in: every phase of its pattern when they all fit in
+    ``phase_cache_mib``, else 0 (it draws every frame; ``random`` always does)."""
+    phases = KEPT_PHASES.get(settings.pattern, 0)
+    nbytes = phases * settings.height * settings.width * np.dtype(settings.dtype).itemsize
+    return nbytes if nbytes <= settings.phase_cache_mib << 20 else 0
 
 
 class PhaseCache:
@@ -99,10 +108,6 @@ class PhaseCache:
         self._frames = self._frames.reshape(phases, *shape)
         self._drawn = np.zeros(phases, dtype=bool)
         self._phases = phases
-
-    @classmethod
-    def fits(cls, phases: int, shape: tuple[int, int], dtype: np.dtype[Any], limit_bytes: int) -> bool:
-        return phases * math.prod(shape) * dtype.itemsize <= limit_bytes
 
     def frame(self, frame_id: int, draw: Callable[[int], npt.NDArray[Any]]) -> npt.NDArray[Any]:
         """Frame ``frame_id`` (read-only), drawn by ``draw(frame_id)`` the first time its phase is asked for."""
@@ -178,12 +183,9 @@ class SimulatedCamera:
         self._life.require("configure", _S.OPEN, _S.CONFIGURED)
         s = self._settings
         self._layout = FrameLayout((s.height, s.width), np.dtype(s.dtype))
-        phases = {"radial_sine": PHASES, "empty": 1}.get(s.pattern)
         self._cache = None
-        if phases is not None and PhaseCache.fits(
-            phases, (s.height, s.width), self._layout.dtype, s.phase_cache_mib << 20
-        ):
-            self._cache = PhaseCache(phases, (s.height, s.width), self._layout.dtype)
+        if kept_frame_bytes(s):
+            self._cache = PhaseCache(KEPT_PHASES[s.pattern], (s.height, s.width), self._layout.dtype)
         if s.pattern == "radial_sine":
             _quadrant_index(s.height, s.width)  # warm the cache outside the acquisition
         self._life.state = _S.CONFIGURED

@@ -30,7 +30,26 @@ def test_demo_figures_by_hand(tmp_path: Path) -> None:
     assert demo.mb_per_s == pytest.approx(100 * 512 * 512 * 2 / 1e6)
     assert demo.objects_per_s == pytest.approx(100 / 64)
     assert demo.writer_bytes == 2 * 32 * MIB  # two blocks of one chunk group (64 frames x 512 x 512 uint16)
-    assert demo.memory_bytes == 64 * MIB + 256 * MIB
+    assert demo.camera_bytes == 128 * 512 * 512 * 2  # the radial sine's 128 phases, kept drawn
+    assert demo.memory_bytes == 64 * MIB + 256 * MIB + 64 * MIB
+
+
+def test_camera_frames_count_in_the_memory(tmp_path: Path) -> None:
+    demo = (PROFILES / "demo.yaml").read_text()
+    [genicam] = summarize(load_profile(PROFILES / "genicam.yaml", tmp_path))
+    assert genicam.camera_bytes == 16 * 1024 * 1024 * 2  # num_buffers: 16 frames of 1024 x 1024 uint16
+    assert genicam.memory_bytes == genicam.writer_bytes + genicam.queue_bytes + genicam.camera_bytes
+    drawn = {
+        "random": demo.replace("pattern: radial_sine", "pattern: random"),
+        "too small a cache": demo.replace("# phase_cache_mib: 256  ", "phase_cache_mib: 63"),
+        "no cache": demo.replace("# phase_cache_mib: 256  ", "phase_cache_mib: 0"),
+    }
+    for case, text in drawn.items():
+        assert text != demo, case
+        [summary] = summarize(parse_profile(text, "drawn.yaml", tmp_path))
+        assert summary.camera_bytes == 0, case
+    text = demo.replace("# phase_cache_mib: 256  ", "phase_cache_mib: 64")
+    assert summarize(parse_profile(text, "kept.yaml", tmp_path))[0].camera_bytes == 64 * MIB
 
 
 def test_5d_figures_by_hand(tmp_path: Path) -> None:
@@ -67,7 +86,7 @@ def test_the_text_names_every_figure(tmp_path: Path) -> None:
         "shard      64 x 512 x 512 = 32.0 MiB (4 chunks)",
         "objects    4 shards",
         "rate       52.4 MB/s uncompressed, 1.56 shards/s",
-        "memory     64.0 MiB writer buffers + 256.0 MiB queue = 320.0 MiB",
+        "memory     64.0 MiB writer buffers + 256.0 MiB queue + 64.0 MiB camera frames = 384.0 MiB",
     ):
         assert fragment in text
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 CONFIG = {"runs": "{max_runs: 2, memory_bytes: 12 MiB, max_queue_bytes: 32 MiB, history: 2, stop_timeout_s: 20.0}"}
 PROFILES = {
-    "big_live": sim_profile("a", until_stopped=True, store="a.zarr", queue="8 MiB"),  # 8.25 MiB with the writer
+    "big_live": sim_profile("a", until_stopped=True, store="a.zarr", queue="8 MiB"),  # 9.25 MiB with the writer and 1 MiB of kept frames
     "small_live": sim_profile("b", until_stopped=True, store="b.zarr", queue="1 MiB"),
     "big": sim_profile("c", frames=5, store="c.zarr", queue="8 MiB"),
     "small": sim_profile("d", frames=5, store="d.zarr", queue="1 MiB"),
@@ -43,10 +43,10 @@ def test_budgets_and_history(tmp_path: Path) -> None:
                 assert error.code == "invalid_profile"
                 assert limit in error.message
         live = [client.start("big_live")]
-        error = refused(client, "big")  # 8.25 MiB live: 8.25 more do not fit in 12 MiB
+        error = refused(client, "big")  # 9.25 MiB live: 9.25 more do not fit in 12 MiB
         assert error.code == "unavailable"
         assert "runs.memory_bytes" in error.message
-        live.append(client.start("small_live"))  # 1.25 MiB more do
+        live.append(client.start("small_live"))  # 2.25 MiB more do
         error = refused(client, "small")  # it would fit too, but two runs are live
         assert error.code == "unavailable"
         assert "limit is 2" in error.message
