@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 CONFIG = {"runs": "{max_runs: 2, memory_bytes: 12 MiB, max_queue_bytes: 32 MiB, history: 2, stop_timeout_s: 20.0}"}
 PROFILES = {
-    "big_live": sim_profile("a", until_stopped=True, store="a.zarr", queue="8 MiB"),  # 9.25 MiB with the writer and 1 MiB of kept frames
+    "big_live": sim_profile("a", until_stopped=True, store="a.zarr", queue="8 MiB"),  # 9.25 MiB in all
     "small_live": sim_profile("b", until_stopped=True, store="b.zarr", queue="1 MiB"),
     "big": sim_profile("c", frames=5, store="c.zarr", queue="8 MiB"),
     "small": sim_profile("d", frames=5, store="d.zarr", queue="1 MiB"),
