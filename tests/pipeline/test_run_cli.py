@@ -56,6 +56,13 @@ def events(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
+def finished_events(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> list[dict[str, Any]]:
+    """The JSON log lines of a run that ended (it must have exited 0)."""
+    out, err = proc.communicate(timeout=timeout_s)
+    assert proc.returncode == 0, err
+    return events(out)
+
+
 @pytest.mark.slow
 def test_the_demo_profile_runs_from_the_repository(tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -84,9 +91,7 @@ def test_ctrl_c_stops_gracefully_with_a_finalised_store(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, "no frames were stored in time"
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    summary = next(e for e in events(out) if e["event"] == "run_summary")
+    summary = next(e for e in finished_events(proc, 30) if e["event"] == "run_summary")
     assert (summary["outcome"], summary["cause"], summary["store_finalized"]) == ("finished", "stop", True)
     assert summary["stored"] == summary["delivered"] >= 8
     assert image(store).shape[0] == summary["stored"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .support import HEIGHT, WIDTH, check_pixels, check_resumed_store
-from .test_run_cli import acqd_run, events, refused_start, write_profile
+from .test_run_cli import acqd_run, events, finished_events, refused_start, write_profile
 
 pytestmark = pytest.mark.slow
 
@@ -47,9 +47,7 @@ def test_a_killed_run_is_resumed_into_its_store(tmp_path: Path) -> None:
     counted.mkdir()
     again = write_profile(counted, {"frames": 20}, "resumed.zarr", frame_period_s=0.005)
     second = acqd_run(str(again), "--data-root", str(data), "--resume", run_id, cwd=tmp_path)
-    out, err = second.communicate(timeout=60)
-    assert second.returncode == 0, err
-    summary = next(e for e in events(out) if e["event"] == "run_summary")
+    summary = next(e for e in finished_events(second) if e["event"] == "run_summary")
     assert (summary["resumes"], summary["stored"], summary["balanced"]) == (run_id, 20, True)
     resume = summary["resume"][""]
     assert resume["claimed_before"] > 0
@@ -84,9 +82,7 @@ def test_a_store_being_written_is_refused_even_with_overwrite(tmp_path: Path) ->
     )
 
     first.send_signal(signal.SIGINT)
-    out, err = first.communicate(timeout=30)
-    assert first.returncode == 0, err
-    summary = next(e for e in events(out) if e["event"] == "run_summary")
+    summary = next(e for e in finished_events(first, 30) if e["event"] == "run_summary")
     assert summary["stored"] == summary["delivered"] > 0
     assert check_pixels(store) == list(range(summary["stored"]))  # nothing of the live run was cleared
 

@@ -14,7 +14,7 @@ import pytest
 import zarr
 
 from daemon.storage.frame_table import PADDING
-from tests.pipeline.test_run_cli import acqd_run, events, write_profile
+from tests.pipeline.test_run_cli import acqd_run, finished_events, write_profile
 from tests.serve.daemon_process import wait_for_state
 from tests.soak.store_check import check_store
 from tests.soak.test_resume import restart_after_crash, wait_recovered
@@ -64,16 +64,12 @@ def gapped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     first = acqd_run(
         str(write_profile(tmp_path, {"frames": 13}, "gapped.zarr")), "--data-root", str(data), cwd=tmp_path
     )
-    out, err = first.communicate(timeout=60)
-    assert first.returncode == 0, err
-    run_id = next(e["run_id"] for e in events(out) if e["event"] == "run_started")
+    run_id = next(e["run_id"] for e in finished_events(first) if e["event"] == "run_started")
     again = tmp_path / "again"
     again.mkdir()
     profile = write_profile(again, {"frames": 5}, "gapped.zarr")
     second = acqd_run(str(profile), "--data-root", str(data), "--resume", run_id, cwd=tmp_path)
-    out, err = second.communicate(timeout=60)
-    assert second.returncode == 0, err
-    resume: dict[str, Any] = next(e for e in events(out) if e["event"] == "run_summary")["resume"][""]
+    resume: dict[str, Any] = next(e for e in finished_events(second) if e["event"] == "run_summary")["resume"][""]
     assert (resume["claimed_before"], resume["padding_frames"]) == (13, 3)
     return data / "gapped.zarr", resume
 
