@@ -16,8 +16,8 @@ Design notes:
   for the profile's storage threads), for every resolution level of a pyramid (planned as the engine plans them,
   :func:`daemon.storage.multiscale.plan_image_levels`); the downsampler's partial output frames
   (:func:`daemon.storage.pyramid.max_open_blocks`) are left out. The queue budget (``acquisition.queue_bytes``)
-  and the camera's frames (a GenICam camera's ``num_buffers`` buffers of a frame each; a simulated camera's kept
-  frames, up to ``phase_cache_mib``) come on top, per camera.
+  and the camera's frames (a GenICam camera's ``num_buffers`` buffers of a frame each and as many frame slots; a
+  simulated camera's kept frames, up to ``phase_cache_mib``) come on top, per camera.
 - Shapes, chunks, shards, objects and rates are level 0's; ``levels`` lists the shape of every level.
 """
 
@@ -133,12 +133,13 @@ def _summarize_camera(profile: Profile, camera: CameraProfile) -> ArraySummary:
 
 def _camera_bytes(camera: CameraProfile, frame_bytes: int) -> int:
     """The frames a camera holds while it runs: the buffers a GenICam camera announces to its producer (each at
-    least a frame), or the frames a simulated camera keeps drawn (:func:`daemon.cameras.simulated.kept_frame_bytes`).
+    least a frame) and its frame slots in shared memory, or the frames a simulated camera keeps drawn
+    (:func:`daemon.cameras.simulated.kept_frame_bytes`).
     """
     settings = camera.settings
     if isinstance(settings, SimulatedCameraSettings):
         return kept_frame_bytes(settings)
-    return settings.num_buffers * frame_bytes
+    return (settings.num_buffers + settings.frame_slots) * frame_bytes
 
 
 def _writer_bytes(layout: ArrayLayout, itemsize: int, workers: int) -> int:

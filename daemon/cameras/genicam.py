@@ -10,6 +10,11 @@ Design notes:
   private attribute used, pinned by harvesters==1.4.3), copies the image out with
   :func:`~daemon.cameras.pixel_format.copy_pixels` and re-queues the buffer in a ``finally``. Incomplete buffers
   are delivered flagged, with unfilled bytes zeroed.
+- The copy goes into one of the settings' ``frame_slots`` (``num_buffers``) frame slots in shared memory
+  (:mod:`daemon.ipc.frame_slots`) while one is free, so the frame stream hands it to a worker on this host by
+  reference instead of copying it again into the frame ring; a slot comes back when the frame is stored or
+  dropped. With every slot taken (the queue backed up), or where shared memory cannot be had, the copy goes into
+  private memory as before.
 - Lost device: a GenTL error while waiting or re-queuing, or the no-frame watchdog (``timeout_s``) firing while a
   register read fails. ``on_lost="fail"`` raises CameraLost; ``"reconnect"`` rebuilds harvester, device and
   settings with a doubling, capped backoff. The device restarts its ids at 0, so ids after a reconnect continue
@@ -46,6 +51,7 @@ from daemon.cameras.gentl_producers import find_producers
 from daemon.cameras.settings import GenicamCameraSettings, NodeValue
 from daemon.errors import CameraError, CameraLost, CameraTimeout, ConfigError
 from daemon.ipc.frame import Frame
+from daemon.ipc.frame_slots import FrameSlots
 from daemon.log import get_logger
 
 _S = CameraState
@@ -86,6 +92,7 @@ class GenicamCamera:
         self._last_frame_at = 0.0
         self._id_offset = 0
         self._frame_rate: float | None = None
+        self._slots: FrameSlots | None = None
 
     # -- description ----------------------------------------------------------------------------------------
 
@@ -141,6 +148,10 @@ class GenicamCamera:
     def configure(self) -> None:
         self._life.require("configure", _S.OPEN, _S.CONFIGURED)
         self._apply_settings()
+        if self._slots is not None:
+            self._slots.close()
+        layout = self.layout
+        self._slots = FrameSlots.create(self._settings.frame_slots, layout.shape, layout.dtype)
         self._life.state = _S.CONFIGURED
 
     def start(self) -> None:
@@ -198,6 +209,9 @@ class GenicamCamera:
         if self._life.state is _S.CLOSED:
             return
         self._life.state = _S.CLOSED
+        if self._slots is not None:
+            self._slots.close()
+            self._slots = None  # a closed camera kept for status (the daemon's history) holds no shared memory
         self._release()
 
     # -- connection -----------------------------------------------------------------------------------------
@@ -375,6 +389,7 @@ class GenicamCamera:
                 offset=_info(buffer, "image_offset", 0),
                 padding_x=_info(buffer, "padding_x", 0),
                 filled=_info(buffer, "size_filled", None) if incomplete else None,
+                out=None if self._slots is None else self._slots.take(),
             )
             device_id = int(buffer.frame_id)
             timestamp = _info(buffer, "timestamp_ns", None)

@@ -90,8 +90,10 @@ def copy_pixels(
     offset: int = 0,
     padding_x: int = 0,
     filled: int | None = None,
+    out: npt.NDArray[Any] | None = None,
 ) -> npt.NDArray[Any]:
-    """Copy one image out of ``raw`` (a buffer the driver will reuse) into a new C-contiguous array.
+    """Copy one image out of ``raw`` (a buffer the driver will reuse) into a new C-contiguous array, or into ``out``
+    when it is a C-contiguous array of the image's shape and dtype (a frame slot; otherwise it is not used).
 
     ``offset`` is where the image starts in ``raw``, ``padding_x`` the bytes after each line, ``filled`` the bytes
     the device actually wrote (an incomplete buffer): pixels past it are zero, never stale data.
@@ -106,7 +108,9 @@ def copy_pixels(
             f"at offset {offset} with {padding_x} bytes of line padding (needs {needed})."
         )
     image = view[offset:needed]
-    out = np.empty(fmt.shape(height, width), dtype=fmt.dtype)  # owns its memory
+    shape = fmt.shape(height, width)
+    if out is None or out.shape != shape or out.dtype != fmt.dtype or not out.flags.c_contiguous:
+        out = np.empty(shape, dtype=fmt.dtype)  # owns its memory
     flat = out.reshape(-1).view(np.uint8)
     if padding_x:
         rows = as_strided(image, shape=(height, row), strides=(stride, 1), writeable=False)

@@ -236,7 +236,8 @@ class GenicamCameraSettings:
       use None with hardware triggers that may pause).
     - ``on_lost``: ``fail`` (raise CameraLost) or ``reconnect`` (``reconnect_attempts`` tries, waiting
       ``reconnect_backoff_s`` doubled each time, at most ``reconnect_backoff_max_s``).
-    - ``num_buffers``: buffers announced to the producer.
+    - ``num_buffers``: buffers announced to the producer; the camera also keeps as many frame slots in shared
+      memory (:attr:`frame_slots`).
     """
 
     producers: tuple[str, ...] = ()
@@ -282,6 +283,12 @@ class GenicamCameraSettings:
         parse_seconds("reconnect_backoff_s", self.reconnect_backoff_s)
         parse_seconds("reconnect_backoff_max_s", self.reconnect_backoff_max_s)
         parse_int("num_buffers", self.num_buffers, 1)
+
+    @property
+    def frame_slots(self) -> int:
+        """Frames the camera copies into shared memory for a worker on this host (:mod:`daemon.ipc.frame_slots`):
+        as many as the buffers it announces, so what it holds is twice ``num_buffers`` frames."""
+        return self.num_buffers
 
 
 CameraSettings = SimulatedCameraSettings | GenicamCameraSettings

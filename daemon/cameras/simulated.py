@@ -11,13 +11,14 @@ Design notes:
 - Rendered frames are kept (:class:`PhaseCache`): the radial sine repeats every ``PHASES`` (128) frames, so while
   ``PHASES`` frames fit in ``phase_cache_mib`` (default 256 MiB: up to 1024x1024 uint16) each phase is drawn once
   and later frames share it, read-only: a simulated frame then costs what a real camera's DMA costs the host,
-  nothing. 2048x2048 uint16 needs 1024 MiB: drawn every time instead, a frame costs 3.3 ms of the camera thread
-  (measured at 90 frames/s; 0.37 ms with the cache), which on 2 cores the pipeline's compression threads miss.
-  Measured with the pipeline at 280 frames/s of 1024x1024 uint16: drawing took 32-37% of a core (1.1-1.3 ms a
-  frame, slower than alone because the compressing threads share the memory bus). The cache is one anonymous
-  mapping, populated as phases are first drawn and handed back to the kernel when the camera closes. ``empty``
-  shares one read-only frame; ``random`` is drawn every time. A frame the ``incomplete_every`` fault damages is a
-  copy.
+  nothing. The cache is a shared region (:mod:`daemon.ipc.shared_region`), so the frame stream sends a worker on
+  this host such a frame by reference, without copying it (private memory where no sealed memfd can be made).
+  2048x2048 uint16 needs 1024 MiB: drawn every time instead, a frame costs 3.3 ms of the camera thread (measured
+  at 90 frames/s; 0.37 ms with the cache), which on 2 cores the pipeline's compression threads miss. Measured
+  with the pipeline at 280 frames/s of 1024x1024 uint16: drawing took 32-37% of a core (1.1-1.3 ms a frame,
+  slower than alone because the compressing threads share the memory bus). The cache is populated as phases are
+  first drawn and handed back to the kernel when the camera and the last frame from it are gone. ``empty`` shares
+  one read-only frame; ``random`` is drawn every time. A frame the ``incomplete_every`` fault damages is a copy.
 - Pacing: in free run frame k is due one ``frame_period_s`` after frame k-1 was due (a slow reader gets the
   backlog at once, nothing is dropped); with ``trigger="software"`` each ``trigger()`` releases one frame.
 - A condition variable lets ``trigger()`` from another thread wake a waiting ``read()``.
@@ -43,6 +44,7 @@ from daemon.cameras.camera import CameraState, CameraStats, FrameCounter, FrameL
 from daemon.cameras.settings import SimulatedCameraSettings
 from daemon.errors import CameraError, CameraLost, CameraTimeout, ConfigError
 from daemon.ipc.frame import Frame
+from daemon.ipc.shared_region import SharedRegion
 
 _S = CameraState
 
@@ -99,13 +101,20 @@ def kept_frame_bytes(settings: SimulatedCameraSettings) -> int:
 
 
 class PhaseCache:
-    """Read-only frames of a periodic pattern, drawn once each, in one anonymous mapping (see the design notes)."""
+    """Read-only frames of a periodic pattern, drawn once each, in one shared region (see the design notes)."""
 
     def __init__(self, phases: int, shape: tuple[int, int], dtype: np.dtype[Any]) -> None:
-        frame_bytes = math.prod(shape) * dtype.itemsize
-        self._mapping = mmap.mmap(-1, max(1, phases * frame_bytes), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        self._frames = np.frombuffer(self._mapping, dtype=dtype, count=phases * math.prod(shape))
-        self._frames = self._frames.reshape(phases, *shape)
+        nbytes = max(1, phases * math.prod(shape) * dtype.itemsize)
+        try:
+            self._region: SharedRegion | None = SharedRegion.create(nbytes, "acqd-phase-cache")
+        except OSError:  # no sealed memfd here, or a file size limit: private memory (frames go through the ring)
+            self._region = None
+        if self._region is not None:
+            self._frames = self._region.array(dtype, (phases, *shape))
+        else:
+            mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            count = phases * math.prod(shape)
+            self._frames = np.frombuffer(mapping, dtype=dtype, count=count).reshape(phases, *shape)
         self._drawn = np.zeros(phases, dtype=bool)
         self._phases = phases
 
@@ -119,6 +128,11 @@ class PhaseCache:
         out: npt.NDArray[Any] = view.view()
         out.setflags(write=False)
         return out
+
+    def close(self) -> None:
+        """No more frames are taken from here (those in flight keep the memory alive). Idempotent."""
+        if self._region is not None:
+            self._region.close()
 
 
 class SimulatedCamera:
@@ -183,6 +197,8 @@ class SimulatedCamera:
         self._life.require("configure", _S.OPEN, _S.CONFIGURED)
         s = self._settings
         self._layout = FrameLayout((s.height, s.width), np.dtype(s.dtype))
+        if self._cache is not None:
+            self._cache.close()
         self._cache = None
         if kept_frame_bytes(s):
             self._cache = PhaseCache(KEPT_PHASES[s.pattern], (s.height, s.width), self._layout.dtype)
@@ -246,7 +262,9 @@ class SimulatedCamera:
     def close(self) -> None:
         with self._cond:
             self._triggers.clear()
-            self._cache = None  # frames still in flight keep their mapping alive; it goes with the last of them
+            if self._cache is not None:
+                self._cache.close()
+            self._cache = None  # frames still in flight keep their memory alive; it goes with the last of them
             self._life.state = _S.CLOSED
             self._cond.notify_all()
 

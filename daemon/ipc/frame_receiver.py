@@ -22,14 +22,16 @@ Design notes:
 - ``pixels`` is a read-only numpy view of the ZeroMQ message (``np.frombuffer``, no copy); it stays valid as long
   as the :class:`ReceivedFrame` is referenced. With a frame ring (:mod:`daemon.ipc.frame_ring`, offered in HELLO
   unless ``ring_bytes`` is 0) it is a view of the ring instead, valid only until the frame is :meth:`appended` or
-  :meth:`rejected`: the worker copies it into its chunk buffers before either.
+  :meth:`rejected`: the worker copies it into its chunk buffers before either. A frame the sender found in a
+  shared region (:mod:`daemon.ipc.shared_region`: it announced the region with REGION, this worker mapped it
+  read-only and said so in REGION_REPLY) is a view of that region, under the same rule.
 - One I/O thread owns the socket once :meth:`connect` returned: it receives, sends heartbeats (so a worker busy
   closing its store for seconds still looks alive), checks the sender's liveness, and sends what the worker's
   thread left under the lock (LOST, STORED, CREDIT, FINAL, in that order, so a STORED never overtakes the LOST of
   a frame below it). Credit is returned in batches of a quarter window (of the ring, when it is smaller), and
-  with a frame ring also whenever the worker has consumed all it received (the sender waits for ring space it
-  frees; the I/O thread's turn, <= 50 ms, bounds that wait); STORED goes out at once when it moved
-  that much, else on the I/O thread's next turn (at most a poll interval, <= 50 ms, later).
+  with a frame ring (or shared regions) also whenever the worker has consumed all it received (the sender waits
+  for ring space it frees; the I/O thread's turn, <= 50 ms, bounds that wait); STORED goes out at once when it
+  moved that much, else on the I/O thread's next turn (at most a poll interval, <= 50 ms, later).
 - The initial credit window goes out at :meth:`connect`, or, after ``connect(grant=False)``, with :meth:`grant`
   once the worker's store is ready (heartbeats flow meanwhile): the sender's ``wait_until_ready`` returns then,
   and a run starts its cameras only after it.
@@ -68,12 +70,15 @@ from daemon.ipc.messages import (
     Hello,
     Lost,
     Refuse,
+    Region,
+    RegionReply,
     Stored,
     Welcome,
     decode_control,
     encode_control,
 )
 from daemon.ipc.received_frame import EndOfStream, ReceivedFrame
+from daemon.ipc.shared_region import REGION_REF, MappedRegions
 from daemon.ipc.socket_thread import Context, SocketThread
 from daemon.ipc.stored_tracker import StoredTracker
 from daemon.ipc.stream_settings import ReceiverSettings
@@ -116,6 +121,8 @@ class FrameReceiver:
         self._credit_batch_bytes = max(1, settings.window_bytes // 4)
         self._ring: FrameRing | None = None
         self._ring_frames = 0
+        self._regions = MappedRegions()  # the I/O thread's only
+        self._region_frames = 0
         self._consumed_seq = 0  # every seq below it was appended or rejected
         self._pending_lost: list[Lost] = []
         self._stored_sent = 0
@@ -275,6 +282,7 @@ class FrameReceiver:
             self._log.error("frame_receiver_thread_stuck", timeout_s=timeout_s)
         if self._ring is not None:
             self._ring.unlink()
+        self._regions.close()
 
     # ---- shared state (under the lock) -------------------------------------------------------------------------
 
@@ -315,9 +323,10 @@ class FrameReceiver:
             batch_full = self._credit_frames >= self._credit_batch_frames or (
                 self._credit_bytes >= self._credit_batch_bytes
             )
-            caught_up = self._ring_frames > 0 and self._received == self._appended + self._rejected
+            shared = self._ring_frames + self._region_frames  # frames the sender holds until we consumed them
+            caught_up = shared > 0 and self._received == self._appended + self._rejected
             if self._credit_frames and (batch_full or caught_up or final is not None):
-                consumed = self._consumed_seq if self._ring_frames else None  # the ring is in use
+                consumed = self._consumed_seq if shared else None
                 credit = Credit(self._credit_frames, self._credit_bytes, consumed)
                 self._credit_frames = self._credit_bytes = 0
         if initial is not None:
@@ -355,6 +364,8 @@ class FrameReceiver:
             try:
                 if len(parts) == 2:
                     self._on_frame(parts[0], parts[1])
+                elif len(parts) == 3 and parts[2].buffer.nbytes == REGION_REF.size:
+                    self._on_region_frame(parts[0], parts[1], parts[2])
                 elif len(parts) == 3:
                     self._on_ring_frame(parts[0], parts[1], parts[2])
                 else:
@@ -365,6 +376,8 @@ class FrameReceiver:
     def _on_control(self, message: ControlMessage) -> None:
         if isinstance(message, End):
             self._on_end(message)
+        elif isinstance(message, Region):
+            self._on_region(message)
         elif isinstance(message, Refuse):
             self._log.warning("frame_stream_refused_by_sender", reason=message.reason)
             self._peer_is_lost()
@@ -387,6 +400,25 @@ class FrameReceiver:
         self._report_lost(self._expected_seq, gap, "transit_gap")
         self._log.warning("frame_stream_transit_gap", first_seq=self._expected_seq, count=gap)
         self._expected_seq = seq
+
+    def _on_region(self, region: Region) -> None:
+        try:
+            self._regions.attach(region)
+        except ProtocolError as exc:
+            self._log.info("frame_stream_region_refused", region_id=region.region_id, reason=str(exc))
+            self._send(RegionReply(region.region_id, False, str(exc)))
+            return
+        self._send(RegionReply(region.region_id, True))
+
+    def _on_region_frame(self, head: zmq.Frame, body: zmq.Frame, ref: zmq.Frame) -> None:
+        """A frame the sender left in a shared region we mapped: ``ref`` is the region's id and the offset."""
+        if body.buffer.nbytes:
+            raise ProtocolError("a region frame must have an empty second part.")
+        header = FrameHeader.decode(head.bytes)
+        region_id, offset = REGION_REF.unpack(ref.bytes)
+        pixels = self._regions.view(region_id, offset, header.nbytes, header.dtype, header.shape)
+        self._region_frames += 1
+        self._accept(header, pixels, header.nbytes)
 
     def _on_ring_frame(self, head: zmq.Frame, body: zmq.Frame, ref: zmq.Frame) -> None:
         """A frame whose pixels the sender put in our ring: ``body`` is empty, ``ref`` its 8-byte offset."""

@@ -23,7 +23,8 @@ Design notes:
   unacknowledged and queued frame is counted ``worker_lost`` and listed in :attr:`SenderStats.lost`; later offers
   return ``DropReason.WORKER_LOST``. Losing the worker is final for a sender.
 - Credit and the frame ring: :class:`~daemon.ipc.send_window.SendWindow` (frames go out as the worker's credit
-  allows, through its shared-memory ring when it offered one on this host, else inline).
+  allows, through its shared-memory ring when it offered one on this host, else inline); frames that already lie
+  in a shared region the worker mapped go by reference (:mod:`daemon.ipc.shared_region`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from daemon.ipc.messages import (
     Final,
     Heartbeat,
     Lost,
+    RegionReply,
     Stored,
     Welcome,
     decode_control,
@@ -241,6 +243,7 @@ class FrameSender:
                 refused_peers=self._refused,
                 junk=self._junk.snapshot(),
                 frames_via_ring=self._window.ring_frames,
+                frames_via_region=self._window.region_frames,
             )
 
     def close(self, timeout_s: float = 5.0) -> None:
@@ -312,7 +315,10 @@ class FrameSender:
                     return
                 seq = self._ledger.send(item.frame.frame_id, item.key, item.nbytes)
                 self._window.spend(item.nbytes)
-            self._send([FrameHeader.with_seq(item.header, seq), *self._window.payload(seq, item.frame.pixels)])
+            payload = self._window.payload(seq, item.frame.pixels)
+            for announcement in self._window.take_announcements():
+                self._send_control(announcement)
+            self._send([FrameHeader.with_seq(item.header, seq), *payload])
 
     def _send_control(self, message: ControlMessage) -> None:
         self._send([encode_control(message)])
@@ -367,8 +373,18 @@ class FrameSender:
             self._on_lost(message)
         elif isinstance(message, Final):
             self._on_final(message)
+        elif isinstance(message, RegionReply):
+            self._on_region_reply(message)
         elif not isinstance(message, Heartbeat):
             self._junk.count("unexpected_kind", kind=message.KIND.name)
+
+    def _on_region_reply(self, reply: RegionReply) -> None:
+        if not self._window.region_replied(reply):
+            self._junk.count("unasked_region_reply", region_id=reply.region_id)
+        elif reply.mapped:
+            self._log.info("frame_stream_region_mapped", region_id=reply.region_id)
+        else:
+            self._log.info("frame_stream_region_unused", region_id=reply.region_id, reason=reply.reason)
 
     def _on_stored(self, next_seq: int) -> None:
         with self._lock:
@@ -408,7 +424,8 @@ class FrameSender:
             lost_at_final=unstored,
             dropped=stats.balance.dropped.total,
             ring_frames=stats.frames_via_ring,
-            inline_frames=stats.frames_sent - stats.frames_via_ring,
+            region_frames=stats.frames_via_region,
+            inline_frames=stats.frames_sent - stats.frames_via_ring - stats.frames_via_region,
         )
         self._done.set()
 

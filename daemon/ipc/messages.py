@@ -15,6 +15,8 @@ Conversation (the acquisition side binds a ROUTER, each worker connects a DEALER
     HEARTBEAT                 <->   (when nothing else was sent for a heartbeat interval)
                               <-    END {frames, next_seq}
     FINAL {next_seq, frames_received, summary} ->
+                              <-    REGION {region_id, pid, fd, nbytes, token}  (frames in shared memory,
+    REGION_REPLY {region_id, mapped, reason} ->                   :mod:`daemon.ipc.shared_region`)
 
 Design notes:
 - A control message is one ZeroMQ part: the :mod:`daemon.ipc.wire` prefix then a UTF-8 JSON object.
@@ -38,6 +40,8 @@ from daemon.ipc.checks import check_int, check_json_object, check_seconds, check
 from daemon.ipc.wire import PREFIX, PROTOCOL_VERSION, Buffer, MessageKind, check_version, decode_prefix, encode_prefix
 
 JsonObject = dict[str, Any]
+REGION_TOKEN_BYTES = 16
+MAX_REGION_ID = (1 << 63) - 1
 MAX_CONTROL_BYTES = 4 << 20  # the WELCOME config and the FINAL summary are small JSON documents
 
 
@@ -169,9 +173,42 @@ class Final(_Control):
         check_json_object("summary", self.summary)
 
 
-ControlMessage = Hello | Welcome | Refuse | Credit | Stored | Lost | Heartbeat | End | Final
+@dataclass(frozen=True, slots=True)
+class Region(_Control):
+    """A shared region the worker may map: ``/proc/<pid>/fd/<fd>``, ``nbytes`` of data, ``token`` in its header."""
+
+    KIND: ClassVar[MessageKind] = MessageKind.REGION
+    region_id: int
+    pid: int
+    fd: int
+    nbytes: int
+    token: str
+
+    def __post_init__(self) -> None:
+        check_int("region_id", self.region_id, 1, MAX_REGION_ID + 1)
+        check_int("pid", self.pid, 1)
+        check_int("fd", self.fd)
+        check_int("nbytes", self.nbytes, 1)
+        check_text("token", self.token, REGION_TOKEN_BYTES * 2, REGION_TOKEN_BYTES * 2)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionReply(_Control):
+    KIND: ClassVar[MessageKind] = MessageKind.REGION_REPLY
+    region_id: int
+    mapped: bool
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        check_int("region_id", self.region_id, 1, MAX_REGION_ID + 1)
+        if not isinstance(self.mapped, bool):
+            raise ConfigError(f"mapped must be true or false. Got {self.mapped!r} instead.")
+        check_text("reason", self.reason, 0)
+
+
+ControlMessage = Hello | Welcome | Refuse | Credit | Stored | Lost | Heartbeat | End | Final | Region | RegionReply
 _BY_KIND: dict[MessageKind, type[_Control]] = {
-    cls.KIND: cls for cls in (Hello, Welcome, Refuse, Credit, Stored, Lost, Heartbeat, End, Final)
+    cls.KIND: cls for cls in (Hello, Welcome, Refuse, Credit, Stored, Lost, Heartbeat, End, Final, Region, RegionReply)
 }
 
 

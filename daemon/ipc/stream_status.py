@@ -60,6 +60,7 @@ class SenderStats:
     refused_peers: int
     junk: Mapping[str, int]
     frames_via_ring: int = 0  # of frames_sent, those whose pixels went through the worker's ring
+    frames_via_region: int = 0  # of frames_sent, those sent by reference to a shared region (no copy)
 
 
 @dataclass(frozen=True, slots=True)

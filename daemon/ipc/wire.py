@@ -35,6 +35,8 @@ class MessageKind(enum.IntEnum):
     HEARTBEAT = 8  # either way, when nothing else was sent for a heartbeat interval
     END = 9  # sender -> worker: no more frames; the sender's totals
     FINAL = 10  # worker -> sender: everything is stored; the worker's summary
+    REGION = 11  # sender -> worker: a shared region of frames it may map (:mod:`daemon.ipc.shared_region`)
+    REGION_REPLY = 12  # worker -> sender: whether it mapped that region
 
 
 _KINDS = {kind.value: kind for kind in MessageKind}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import resource
+
 import numpy as np
 import pytest
 
 from daemon.cameras import pattern
 from daemon.cameras.settings import SimulatedCameraSettings, SimulatedFaults
 from daemon.cameras.simulated import PHASES, SimulatedCamera, render_radial_sine
+from daemon.ipc import shared_region
 from daemon.ipc.frame import Frame
 
 
@@ -113,6 +116,44 @@ def test_the_default_budget_caches_1024x1024_uint16_and_draws_2048x2048() -> Non
     assert not small.pixels.flags.writeable
     large = frames(SimulatedCameraSettings(height=2048, width=2048, frame_period_s=0), 1)[0]
     assert large.pixels.flags.owndata
+
+
+@pytest.mark.skipif(not shared_region.available(), reason="sealed memfd files are Linux-only")
+def test_kept_frames_lie_in_a_shared_region_until_the_camera_closes() -> None:
+    # so the frame stream sends them to a worker on this host by reference (tests/ipc/test_shared_region.py)
+    cam = SimulatedCamera(SimulatedCameraSettings(height=32, width=32, frame_period_s=0))
+    cam.open()
+    cam.configure()
+    cam.start()
+    first, second = cam.read(1.0), cam.read(1.0)
+    assert first is not None
+    assert second is not None
+    found = shared_region.locate(first.pixels)
+    assert found is not None
+    assert shared_region.locate(second.pixels) == (found[0], 32 * 32 * 2)  # the next phase, right after it
+    cam.stop()
+    cam.configure()  # configured again: a new cache, the old one's frames are no longer looked up
+    assert shared_region.locate(first.pixels) is None
+    cam.start()
+    again = cam.read(1.0)
+    assert again is not None
+    assert shared_region.locate(again.pixels) is not None
+    cam.close()
+    assert shared_region.locate(again.pixels) is None
+    np.testing.assert_array_equal(again.pixels, pattern.radial_sine(0, 32, 32, np.uint16))  # still readable
+
+
+def test_without_a_shared_region_the_cache_falls_back_to_private_memory() -> None:
+    # A file size limit (as a test of storage errors sets for the worker it spawns) refuses the region's memfd.
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))  # the 64x64 cache needs 1 MiB + a header page
+    try:
+        got = frames(SimulatedCameraSettings(height=64, width=64, frame_period_s=0, phase_cache_mib=1), PHASES + 1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert np.shares_memory(got[0].pixels, got[PHASES].pixels)  # still kept, once per phase
+    assert shared_region.locate(got[0].pixels) is None
+    np.testing.assert_array_equal(got[PHASES].pixels, pattern.radial_sine(PHASES, 64, 64, np.uint16))
 
 
 def test_a_damaged_frame_leaves_its_cached_phase_intact() -> None:

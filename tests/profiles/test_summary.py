@@ -37,7 +37,8 @@ def test_demo_figures_by_hand(tmp_path: Path) -> None:
 def test_camera_frames_count_in_the_memory(tmp_path: Path) -> None:
     demo = (PROFILES / "demo.yaml").read_text()
     [genicam] = summarize(load_profile(PROFILES / "genicam.yaml", tmp_path))
-    assert genicam.camera_bytes == 16 * 1024 * 1024 * 2  # num_buffers: 16 frames of 1024 x 1024 uint16
+    # num_buffers: 16 frames of 1024 x 1024 uint16 for the producer, as many frame slots in shared memory
+    assert genicam.camera_bytes == 2 * 16 * 1024 * 1024 * 2
     assert genicam.memory_bytes == genicam.writer_bytes + genicam.queue_bytes + genicam.camera_bytes
     drawn = {
         "random": demo.replace("pattern: radial_sine", "pattern: random"),
