@@ -11,7 +11,8 @@ Design notes:
 - Shared regions (:mod:`daemon.ipc.shared_region`), only with a ring attached (same host, same user): a frame
   whose pixels lie in a region the worker mapped goes by reference, uncopied, and the window holds its pixels until
   the worker consumed it. The first frame of a region queues a REGION announcement instead (the sender sends it
-  before that frame) and goes through the ring, as do the region's frames until the worker's REGION_REPLY.
+  before that frame) and goes through the ring, as do the region's frames until the worker's REGION_REPLY (and
+  for good when the worker could not map it: a region is announced once).
 - Threads: the sender's lock guards the credit (its callers hold it); the ring is used by the sender's I/O thread
   only, and closed once that thread stopped.
 """
@@ -37,6 +38,7 @@ class SendWindow:
         self.region_frames = 0  # of the frames sent, those by reference to a shared region
         self._ring: RingWriter | None = None
         self._mapped: set[int] = set()  # regions the worker mapped
+        self._refused: set[int] = set()  # regions the worker could not map: never announced again
         self._announced: dict[int, SharedRegion] = {}  # held until the worker replied
         self._announcements: list[Region] = []  # to send before the next frame
         self._lent: deque[tuple[int, np.ndarray[Any, Any]]] = deque()  # (seq, pixels) the worker may still read
@@ -75,7 +77,7 @@ class SendWindow:
                     self._lent.append((seq, pixels))
                     self.region_frames += 1
                     return [b"", REGION_REF.pack(region.region_id, place)]
-                if region.region_id not in self._announced:
+                if region.region_id not in self._announced and region.region_id not in self._refused:
                     self._announced[region.region_id] = region
                     self._announcements.append(region.offer)
         offset = None if self._ring is None else self._ring.place(seq, pixels)
@@ -93,8 +95,7 @@ class SendWindow:
         """The worker's answer to REGION: later frames of a mapped region go by reference. False if unasked."""
         if self._announced.pop(reply.region_id, None) is None:
             return False
-        if reply.mapped:
-            self._mapped.add(reply.region_id)
+        (self._mapped if reply.mapped else self._refused).add(reply.region_id)
         return True
 
     def consumed_below(self, seq: int | None) -> None:

@@ -209,9 +209,11 @@ def test_a_worker_that_cannot_map_the_region_gets_every_frame_through_the_ring(
 ) -> None:
     # /proc mounted with hidepid, or another user: the open fails (injected; this process may open its own fds)
     real_open = os.open
+    tried: list[str] = []
 
     def refuse_proc(path: str, *args: int) -> int:
         if str(path).startswith("/proc/"):
+            tried.append(path)
             raise PermissionError(errno.EACCES, "Permission denied", path)
         return real_open(path, *args)
 
@@ -222,6 +224,7 @@ def test_a_worker_that_cannot_map_the_region_gets_every_frame_through_the_ring(
     worker, stats = stream_region_frames(sender, receiver, slots, 60)
     assert (stats.balance.stored, stats.frames_via_ring, stats.frames_via_region) == (60, 60, 0)
     assert stats.balance.balanced
+    assert len(tried) == 1  # announced once: the refusal is remembered
     check_arrived(worker, slots, 60)
 
 
