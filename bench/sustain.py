@@ -212,14 +212,17 @@ def search(root: Path, kind: str, start: float, cti: Path | None, args: argparse
 
 def configured_mb(kind: str, args: argparse.Namespace) -> float:
     """The memory the configuration asks for: what it holds in flight (queue, the worker's window and frame ring,
-    two chunk rows under construction) and the camera's kept frames (in the run process: the simulated camera's,
-    all phases as the bench asks, and the fake producer's, which keeps them while they fit in 1 GiB)."""
+    two chunk rows under construction) and the camera's frames (in the run process: the simulated camera's kept
+    phases, all of them as the bench asks; the fake producer's kept phases, while they fit in 1 GiB, and the GenICam
+    camera's ``num_buffers`` GenTL buffers and as many frame slots)."""
     number, unit = args.queue.split()
     queue = float(number) * {"MiB": 1, "GiB": 1024}[unit]
     chunk_row = args.chunk_t * args.size * args.size * 2 / MIB  # one chunk row under construction
     kept = simulated_settings(args)["phase_cache_mib"]
     if kind == "genicam" and kept > FAKE_PRODUCER_KEPT_MIB:
         kept = 0  # the fake producer draws every frame instead
+    if kind == "genicam":
+        kept += 2 * genicam_settings(Path(), args)["num_buffers"] * args.size * args.size * 2 / MIB
     return queue + WINDOW_BYTES / MIB + RING_MIB + 2 * chunk_row + kept
 
 
