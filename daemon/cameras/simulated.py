@@ -104,7 +104,8 @@ class PhaseCache:
     """Read-only frames of a periodic pattern, drawn once each, in one shared region (see the design notes)."""
 
     def __init__(self, phases: int, shape: tuple[int, int], dtype: np.dtype[Any]) -> None:
-        nbytes = max(1, phases * math.prod(shape) * dtype.itemsize)
+        count = phases * math.prod(shape)
+        nbytes = max(1, count * dtype.itemsize)
         try:
             self._region: SharedRegion | None = SharedRegion.create(nbytes, "acqd-phase-cache")
         except OSError:  # no sealed memfd here, or a file size limit: private memory (frames go through the ring)
@@ -113,7 +114,6 @@ class PhaseCache:
             self._frames = self._region.array(dtype, (phases, *shape))
         else:
             mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-            count = phases * math.prod(shape)
             self._frames = np.frombuffer(mapping, dtype=dtype, count=count).reshape(phases, *shape)
         self._drawn = np.zeros(phases, dtype=bool)
         self._phases = phases

@@ -86,6 +86,20 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def check_peer_file(fd: int, what: str, size: int, header: bytes) -> None:
+    """Shared memory a peer named (a worker's ring, a sender's region): ProtocolError unless ``fd`` is a regular
+    file of this process's user, of ``size`` bytes, starting with ``header`` (the magic and the peer's token)."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise ProtocolError(f"{what} must be a regular file.")
+    if info.st_uid != os.geteuid():
+        raise ProtocolError(f"{what} must belong to uid {os.geteuid()}. Got {info.st_uid}.")
+    if info.st_size != size:
+        raise ProtocolError(f"{what} must be {size} bytes. Got {info.st_size} instead.")
+    if os.pread(fd, len(header), 0) != header:
+        raise ProtocolError(f"{what} does not carry the announced token.")
+
+
 class FrameRing:
     """The worker's side: the ring file and a read-only mapping of it."""
 
@@ -148,21 +162,12 @@ class RingWriter:
             fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError as exc:
             raise ProtocolError(f"ring {offer.path!r} cannot be opened here: {exc.strerror}.") from exc
+        what = f"ring {offer.path!r}"
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise ProtocolError(f"ring {offer.path!r} must be a regular file.")
-            if info.st_uid != os.geteuid():
-                raise ProtocolError(f"ring {offer.path!r} must belong to uid {os.geteuid()}. Got {info.st_uid}.")
-            if info.st_size != HEADER_BYTES + offer.nbytes:
-                raise ProtocolError(
-                    f"ring {offer.path!r} must be {HEADER_BYTES + offer.nbytes} bytes. Got {info.st_size} instead."
-                )
-            if os.pread(fd, len(MAGIC) + TOKEN_BYTES, 0) != MAGIC + bytes.fromhex(offer.token):
-                raise ProtocolError(f"ring {offer.path!r} does not carry the announced token.")
-            mapping = mmap.mmap(fd, info.st_size)
+            check_peer_file(fd, what, HEADER_BYTES + offer.nbytes, MAGIC + bytes.fromhex(offer.token))
+            mapping = mmap.mmap(fd, HEADER_BYTES + offer.nbytes)
         except (OSError, ValueError) as exc:
-            raise ProtocolError(f"ring {offer.path!r} cannot be mapped: {exc}.") from exc
+            raise ProtocolError(f"{what} cannot be mapped: {exc}.") from exc
         finally:
             os.close(fd)
         return cls(mapping, offer.nbytes)

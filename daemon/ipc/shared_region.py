@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import mmap
 import os
 import secrets
-import stat
 import struct
 import threading
 import weakref
@@ -50,6 +50,7 @@ import numpy.typing as npt
 
 from daemon.errors import ProtocolError
 from daemon.ipc.checks import check_int
+from daemon.ipc.frame_ring import check_peer_file
 from daemon.ipc.messages import MAX_REGION_ID, Region
 from daemon.ipc.messages import REGION_TOKEN_BYTES as TOKEN_BYTES
 
@@ -75,8 +76,7 @@ class SharedRegion:
         self._nbytes = nbytes
         self._token = token
         self._map = mmap.mmap(fd, HEADER_BYTES + nbytes)
-        self._data = np.frombuffer(self._map, dtype=np.uint8, count=nbytes, offset=HEADER_BYTES)
-        self._start = int(self._data.ctypes.data)
+        self._start = int(self.slice(0, nbytes).ctypes.data)
         self.region_id = secrets.randbelow(MAX_REGION_ID) + 1
         self._closer = weakref.finalize(self, os.close, fd)  # at close, or when the last holder lets go
         with _lock:
@@ -110,8 +110,7 @@ class SharedRegion:
 
     def array(self, dtype: npt.DTypeLike, shape: tuple[int, ...]) -> npt.NDArray[Any]:
         """The data as a writable array of ``shape`` (which must fit), for the owner to fill."""
-        count = int(np.prod(shape))
-        return self._data[: count * np.dtype(dtype).itemsize].view(dtype).reshape(shape)
+        return self.slice(0, math.prod(shape) * np.dtype(dtype).itemsize).view(dtype).reshape(shape)
 
     def slice(self, offset: int, nbytes: int) -> npt.NDArray[np.uint8]:
         """``nbytes`` of the data from ``offset`` as a writable array of its own (views of it point back to it)."""
@@ -159,26 +158,18 @@ class MappedRegions:
         """Map the region ``offer`` names, after the checks of the design notes; ProtocolError says which failed."""
         if offer.region_id in self._maps:
             return
-        where = f"/proc/{offer.pid}/fd/{offer.fd}"
+        what, where = f"region {offer.region_id}", f"/proc/{offer.pid}/fd/{offer.fd}"
         try:
             fd = os.open(where, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            raise ProtocolError(f"region {offer.region_id} cannot be opened at {where}: {exc.strerror}.") from exc
+            raise ProtocolError(f"{what} cannot be opened at {where}: {exc.strerror}.") from exc
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-                raise ProtocolError(f"region {offer.region_id} must be a regular file of uid {os.geteuid()}.")
-            if info.st_size != HEADER_BYTES + offer.nbytes:
-                raise ProtocolError(
-                    f"region {offer.region_id} must be {HEADER_BYTES + offer.nbytes} bytes. Got {info.st_size}."
-                )
+            check_peer_file(fd, what, HEADER_BYTES + offer.nbytes, MAGIC + bytes.fromhex(offer.token))
             if not fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK:
-                raise ProtocolError(f"region {offer.region_id} is not sealed against shrinking.")
-            if os.pread(fd, len(MAGIC) + TOKEN_BYTES, 0) != MAGIC + bytes.fromhex(offer.token):
-                raise ProtocolError(f"region {offer.region_id} does not carry the announced token.")
-            mapping = mmap.mmap(fd, info.st_size, prot=mmap.PROT_READ)
+                raise ProtocolError(f"{what} is not sealed against shrinking.")
+            mapping = mmap.mmap(fd, HEADER_BYTES + offer.nbytes, prot=mmap.PROT_READ)
         except (OSError, ValueError) as exc:
-            raise ProtocolError(f"region {offer.region_id} cannot be mapped: {exc}.") from exc
+            raise ProtocolError(f"{what} cannot be mapped: {exc}.") from exc
         finally:
             os.close(fd)
         self._maps[offer.region_id] = (mapping, offer.nbytes)
