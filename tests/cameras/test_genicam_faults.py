@@ -19,7 +19,9 @@ pytestmark = pytest.mark.genicam
 
 
 def test_incomplete_buffers_are_delivered_flagged_and_counted(fake_cti: Path) -> None:
-    settings = fake_settings(fake_cti, width=50, height=40, nodes={"FaultIncompleteEvery": 3})
+    # Two buffers, so frame 2 lands in frame 0's buffer: the camera re-queues buffers without clearing them, so
+    # its lower half still holds frame 0's rows and only the copy's zeroing keeps them out.
+    settings = fake_settings(fake_cti, width=50, height=40, num_buffers=2, nodes={"FaultIncompleteEvery": 3})
     with acquiring(settings) as cam:
         frames = [cam.read(2.0) for _ in range(6)]
         stats = cam.stats

@@ -103,15 +103,13 @@ static void produce_frame(fake_device *d) {
     s->started++;
     const int64_t every = d->regs.fault_incomplete_every;
     const bool incomplete = every > 0 && (e->frame_id + 1) % (uint64_t)every == 0;
-    const size_t row_bytes = e->width * e->bytes_per_pixel, payload = row_bytes * e->height;
+    const size_t row_bytes = e->width * e->bytes_per_pixel;
     size_t rows = incomplete ? e->height / 2 : e->height;
     if (rows * row_bytes > b->size) rows = b->size / row_bytes;
     const uint64_t ts = fake_now_ns();
     const uint64_t frame_id = e->frame_id;
     pthread_mutex_unlock(&d->lock);
-    draw_frame(e, b->base, rows, frame_id);
-    const size_t end = payload < b->size ? payload : b->size;
-    memset(b->base + rows * row_bytes, 0, end - rows * row_bytes);
+    draw_frame(e, b->base, rows, frame_id); /* the rest keeps what it held, as on a device: the consumer zeroes */
     pthread_mutex_lock(&d->lock);
     describe_fill(b, e, ts, incomplete, rows);
     if (s->grabbing) {
