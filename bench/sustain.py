@@ -19,12 +19,14 @@ overwrote the previous hold's store (about 14 GB) spent their first seconds dele
 streamed, and dropped frames at rates a fresh store held.
 
 Reported per camera: the rate held, as a ratio to the engine alone (same frames, same store settings), the frames
-delivered/stored/dropped of the hold run, the worker's and the run process's peak RSS over the hold next to what
-the configuration holds in flight (queue + the worker's window + its frame ring + the engine's chunk buffers, and
-the camera's kept frames: all 128 phases of its pattern, so that it costs no CPU, as a camera's DMA would not),
-and the RSS slope once warm (20% to 90% of the hold: flat memory reads near 0 MB/min). Every hold
-run's store is opened with zarr-python in another process and its frame count compared with the run summary's
-``stored`` (the pixels themselves are compared by the tests and by ``bench/run.py``).
+delivered/stored/dropped of the hold run (and the rate actually delivered: the fake GenTL producer, when its thread
+is late by more than a frame period, restarts its schedule instead of bursting, so a camera starved of CPU delivers
+fewer frames than the rate asked, with consecutive ids and nothing counted lost), the worker's and the run process's
+peak RSS over the hold next to what the configuration holds in flight (queue + the worker's window + its frame ring
++ the engine's chunk buffers, and the camera's kept frames: all 128 phases of its pattern, so that it costs no CPU,
+as a camera's DMA would not), and the RSS slope once warm (20% to 90% of the hold: flat memory reads near 0 MB/min).
+Every hold run's store is opened with zarr-python in another process and its frame count compared with the run
+summary's ``stored`` (the pixels themselves are compared by the tests and by ``bench/run.py``).
 
 Usage (from the repository root):
     .venv/bin/python bench/sustain.py                        # 1024x1024 uint16, lz4, 60 s holds (~6 min)
@@ -273,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         if r["dropped"]:  # the third hold dropped frames too: no rate was held
             held = f"none ({r['rate']:.1f} dropped) | - | < {r['rate'] / mean:.2f}"
         print(
-            f"| {kind} | {held} | {r['delivered']} | "
+            f"| {kind} | {held} | {r['delivered']} ({r['delivered'] / args.hold:.1f}/s) | "
             f"{r['stored']} | {r['dropped']} | {r['read_back']} | {r['rss_self']:.0f} / {r['rss_worker']:.0f} | "
             f"{r['drift_mb_min'][0]:+.1f} / {r['drift_mb_min'][1]:+.1f} | {configured_mb(kind, args):.0f} |"
         )
