@@ -8,11 +8,11 @@ Design notes:
   ZeroMQ error later.
 - ``tcp://HOST:0`` (or ``:*``) binds a free port; the sender reports the endpoint it actually bound.
 - A run killed outright (SIGKILL, power cut of the process) cannot remove its folder. Folders are named
-  ``acqd-ipc-<pid>-<random>``, and each new one first sweeps its siblings that are stale (:func:`sweep_stale`):
-  ours (same uid, a real folder, not a link), holding nothing but the socket file, of a process that no longer
-  exists, and with nobody listening on the socket (a connect is refused). The last check keeps a live run's folder
-  even when its pid means nothing here (another pid namespace sharing ``/tmp``). Folders of the older naming
-  (``acqd-<random>``) carry no pid and are left alone.
+  ``acqd-ipc-<pid>-<random>``, and each new one first sweeps its siblings that are stale (:func:`sweep_stale`): ours
+  and private (:func:`~daemon.ipc.curve.check_private`: a real folder, not a link, of our uid, mode 0700), holding
+  nothing but the socket file, of a process that no longer exists, and with nobody listening on the socket (a
+  connect is refused). The last check keeps a live run's folder even when its pid means nothing here (another pid
+  namespace sharing ``/tmp``). Folders of the older naming (``acqd-<random>``) carry no pid and are left alone.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from daemon.errors import ConfigError
+from daemon.ipc.curve import check_private
 from daemon.log import get_logger
 
 SCHEMES = ("ipc", "tcp", "inproc")
@@ -121,13 +122,11 @@ def _process_exists(pid: int) -> bool:
 
 
 def _stale(path: Path) -> bool:
-    """Ours, a real folder, holding at most a socket file nobody listens on."""
+    """Ours and private (a real folder of our uid, mode 0700), holding at most a socket file nobody listens on."""
     try:
-        info = os.lstat(path)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-            return False
+        check_private(path, want_dir=True)
         entries = os.listdir(path)
-    except OSError:
+    except (ConfigError, OSError):
         return False
     if not set(entries) <= {SOCKET_NAME}:
         return False

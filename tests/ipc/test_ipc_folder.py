@@ -111,7 +111,7 @@ def test_nothing_but_a_dead_runs_own_folder_is_touched(parent: Path) -> None:
     link = parent / f"{IPC_PREFIX}{pid}-link0000"
     link.symlink_to(target)
     not_a_socket = parent / f"{IPC_PREFIX}{pid}-file0000"
-    not_a_socket.mkdir()
+    not_a_socket.mkdir(mode=0o700)  # private, so the regular file is what keeps it
     (not_a_socket / SOCKET_NAME).write_text("a regular file")
     listening = folder_of(parent, pid, "listen00", with_socket=False)  # a live run whose pid means nothing here
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
