@@ -102,6 +102,18 @@ def control_messages_until(
     return got
 
 
+def recv_frame_parts(dealer: zmq.Socket[bytes], timeout_s: float = 5.0) -> list[bytes]:
+    """The next message a raw DEALER worker receives that is not a HEARTBEAT (the sender sends one whenever it has
+    sent nothing for ``heartbeat_interval_s``, so one may come before a frame on a slow machine); bounded in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert time.monotonic() < deadline, f"no message but heartbeats for {timeout_s} s"
+        if dealer.poll(50, zmq.POLLIN):
+            parts = dealer.recv_multipart()
+            if len(parts) > 1 or decode_prefix(parts[0])[1] is not MessageKind.HEARTBEAT:
+                return parts
+
+
 @dataclass
 class ListStore:
     """Keeps copies of appended frames; frames become 'stored' in steps of ``stored_every`` per key."""

@@ -22,7 +22,7 @@ from daemon.ipc.header import FrameHeader
 from daemon.ipc.messages import Credit, Welcome, decode_control, encode_control
 from daemon.ipc.stream_status import SenderState
 from daemon.ipc.wire import MessageKind, encode_prefix
-from tests.ipc.stream_helpers import ListStore, WorkerLoop, make_frame, take, wait_until
+from tests.ipc.stream_helpers import ListStore, WorkerLoop, make_frame, recv_frame_parts, take, wait_until
 
 FRAME_SHAPE = (64, 64)  # uint16: 8 KiB
 SMALL_RING = 1 << 20  # 1 MiB: fits a container's small /dev/shm, many frames of FRAME_SHAPE
@@ -168,7 +168,7 @@ def test_a_hostile_ring_offer_gets_inline_frames_and_nothing_is_written(
     assert isinstance(decode_control(dealer.recv()), Welcome)
     dealer.send(encode_control(Credit(1, 1 << 20)))
     sender.offer(make_frame(0), "k")
-    parts = dealer.recv_multipart()
+    parts = recv_frame_parts(dealer)
     assert len(parts) == 2  # inline: header + pixels
     assert FrameHeader.decode(parts[0]).seq == 0
     assert sender.stats().frames_via_ring == 0

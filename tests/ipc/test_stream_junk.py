@@ -15,7 +15,15 @@ from daemon.ipc.messages import Credit, End, Hello, Lost, Stored, Welcome, encod
 from daemon.ipc.stream_status import SenderState
 from daemon.ipc.wire import MessageKind, encode_prefix
 
-from .stream_helpers import FakeSender, control_messages_until, fake_worker, make_frame, take, wait_until
+from .stream_helpers import (
+    FakeSender,
+    control_messages_until,
+    fake_worker,
+    make_frame,
+    recv_frame_parts,
+    take,
+    wait_until,
+)
 
 
 def test_sender_counts_junk_and_keeps_streaming(
@@ -48,7 +56,7 @@ def test_sender_counts_junk_and_keeps_streaming(
 
     worker.send(encode_control(Credit(1, 1 << 20)))
     sender.offer(make_frame(5), "k")
-    head, _pixels = worker.recv_multipart()
+    head, _pixels = recv_frame_parts(worker)
     assert FrameHeader.decode(head).frame_id == 5
     stats = sender.stats()
     assert stats.state is SenderState.STREAMING

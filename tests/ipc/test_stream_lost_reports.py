@@ -13,7 +13,15 @@ from daemon.ipc.header import FrameHeader
 from daemon.ipc.messages import Credit, End, Lost, Stored, Welcome, encode_control
 from daemon.ipc.received_frame import EndOfStream, ReceivedFrame
 
-from .stream_helpers import FakeSender, control_messages_until, fake_worker, make_frame, take, wait_until
+from .stream_helpers import (
+    FakeSender,
+    control_messages_until,
+    fake_worker,
+    make_frame,
+    recv_frame_parts,
+    take,
+    wait_until,
+)
 
 
 def test_receiver_reports_sequence_gaps_as_lost_in_transit(
@@ -77,12 +85,12 @@ def test_sender_counts_reported_frames_lost_and_restores_their_credit(
     for i in range(5):
         sender.offer(make_frame(i), "k")
     for _ in range(3):
-        worker.recv_multipart()
+        recv_frame_parts(worker)
     wait_until(lambda: sender.stats().credit_frames == 0, what="credit used")
     worker.send(encode_control(Lost(1, 1, "transit_gap")))
     worker.send(encode_control(Stored(3)))
     wait_until(lambda: sender.stats().frames_stored == 2, what="two stored")
-    head, _pixels = worker.recv_multipart()  # the lost frame's credit let one more frame out
+    head, _pixels = recv_frame_parts(worker)  # the lost frame's credit let one more frame out
     assert FrameHeader.decode(head).seq == 3
     stats = sender.stats()
     assert [(f.frame_id, f.seq) for f in stats.lost] == [(1, 1)]
