@@ -164,6 +164,7 @@ class ArrayWriter:
         self._jobs = plan_jobs(layout, target.dtype.itemsize)
         capacity = block_capacity(layout, len(self._jobs), workers)
         self._pool = BufferPool(block_shape, target.dtype, capacity, latch)
+        self._pool.prefetch()
         self._groups: dict[tuple[int, ...], _Group] = {}
         self._sets: dict[tuple[int, ...], _ObjectSet] = {}
         ty, tx = layout.object_tiles()

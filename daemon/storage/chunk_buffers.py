@@ -13,7 +13,15 @@ Design notes:
   ``madvise(MADV_POPULATE_WRITE)`` call. Measured on a VM whose host reclaims idle memory: the first touch of
   ``np.zeros`` memory (which numpy marks for huge pages) ran at 0.3-0.4 GB/s, populating 4 KiB pages at 2.2-2.4 GB/s;
   once warm, copying into either runs at the same 4-5 GB/s. On kernels without it (< 5.14) pages fault on first
-  use as before.
+  use as before. The ``madvise`` goes through ctypes, which releases the GIL: ``mmap.madvise`` holds it, and
+  populating a 512 MiB block stopped every other Python thread of the process (a 1 ms ticker's longest gap:
+  0.21-0.43 s, against 0.008-0.075 s through ctypes).
+- :meth:`BufferPool.prefetch` allocates the pool's blocks on a background thread when a writer is created
+  (mapped blocks only: 1 MiB and more). The first group is filled on one core with the other idle (nothing is
+  complete to compress yet); without it, the second group's block was populated in the appending thread just when
+  the first group's compression had both cores busy (0.16-0.29 s per 2048x2048 chunk row). The pool never holds
+  more than :attr:`BufferPool.capacity` blocks either way, so the memory bound is the same; it is reached at the
+  start instead of after a few groups.
 - :meth:`BufferPool.acquire` blocks while every block is in flight: that is the stream's back-pressure (a bounded
   amount of data waits for compression and I/O). It gives up when the stream's :class:`ErrorLatch` is set.
 - :func:`scatter_frame` costs O(1) numpy calls per frame whatever the number of tiles.
@@ -22,6 +30,7 @@ Design notes:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import mmap
 import threading
 from typing import Any
@@ -35,6 +44,9 @@ Block = npt.NDArray[Any]
 _WAIT_S = 0.05
 _MAPPED_MIN_BYTES = 1 << 20  # smaller buffers come from numpy's allocator
 _MADV_POPULATE_WRITE = 23  # Linux >= 5.14; not in Python 3.11's mmap module
+_libc = ctypes.CDLL(None, use_errno=True)  # madvise's result is ignored: an older kernel faults pages on first use
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_libc.madvise.restype = ctypes.c_int
 
 
 def allocate(shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
@@ -43,10 +55,12 @@ def allocate(shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     if nbytes < _MAPPED_MIN_BYTES:
         return np.zeros(shape, dtype=dtype)
     mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    array = np.frombuffer(mapping, dtype=dtype).reshape(shape)
     with contextlib.suppress(OSError):  # an older kernel: (huge) pages fault in on first use instead
         mapping.madvise(mmap.MADV_NOHUGEPAGE)
-        mapping.madvise(_MADV_POPULATE_WRITE)
-    return np.frombuffer(mapping, dtype=dtype).reshape(shape)
+    # through ctypes, which releases the GIL (mmap.madvise holds it: ~0.2 s per 512 MiB block)
+    _libc.madvise(ctypes.c_void_p(array.ctypes.data), ctypes.c_size_t(nbytes), _MADV_POPULATE_WRITE)
+    return array
 
 
 class BufferPool:
@@ -59,6 +73,7 @@ class BufferPool:
         self._latch = latch
         self._free: list[Block] = []
         self._allocated = 0
+        self._dropped = False
         self._cond = threading.Condition()
 
     @property
@@ -86,6 +101,31 @@ class BufferPool:
             self._allocated += 1
         return allocate(self._shape, self._dtype)
 
+    def prefetch(self) -> None:
+        """Allocate blocks up to :attr:`capacity` on a background thread, for :meth:`acquire` to hand out (see the
+        design notes). Small blocks and single-block pools are left to :meth:`acquire`. A failed allocation stops
+        the prefetching silently: :meth:`acquire` then allocates (and reports the error) as without it."""
+        if self._capacity < 2 or self.block_nbytes < _MAPPED_MIN_BYTES:
+            return
+        threading.Thread(target=self._prefetch, name="acqd-buffers", daemon=True).start()
+
+    def _prefetch(self) -> None:
+        while True:
+            with self._cond:
+                if self._dropped or self._allocated >= self._capacity or self._latch.error is not None:
+                    return
+                self._allocated += 1
+            try:
+                block: Block | None = allocate(self._shape, self._dtype)
+            except (MemoryError, OSError):
+                block = None
+            with self._cond:
+                if block is None or self._dropped:
+                    self._allocated -= 1
+                    return
+                self._free.append(block)
+                self._cond.notify()
+
     def release(self, block: Block) -> None:
         with self._cond:
             self._free.append(block)
@@ -94,6 +134,7 @@ class BufferPool:
     def drop(self) -> None:
         """Forget the free blocks (give their memory back)."""
         with self._cond:
+            self._dropped = True
             self._allocated -= len(self._free)
             self._free.clear()
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
+from pytest_mock import MockerFixture
 
 from daemon.errors import StorageError
+from daemon.storage import chunk_buffers
 from daemon.storage.chunk_buffers import BufferPool, clear_slots, scatter_frame
 from daemon.storage.latch import ErrorLatch
 
@@ -76,3 +81,85 @@ def test_a_waiting_acquire_gives_up_when_the_stream_fails() -> None:
 def test_new_blocks_are_zeroed() -> None:
     pool = BufferPool((3, 3), np.dtype(np.float64), capacity=1, latch=ErrorLatch("test"))
     assert not pool.acquire().any()
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def prefetching_done() -> bool:
+    return not any(t.name == "acqd-buffers" for t in threading.enumerate())
+
+
+MAPPED = (2, 1 << 19)  # 1 MiB of uint8: a mapped block, the size prefetch works on
+
+
+def test_prefetch_fills_the_pool_up_to_its_capacity_with_zeroed_blocks() -> None:
+    pool = BufferPool(MAPPED, np.dtype(np.uint8), capacity=3, latch=ErrorLatch("test"))
+    pool.prefetch()
+    assert wait_for(lambda: pool.allocated == 3)
+    blocks = [pool.acquire() for _ in range(3)]
+    assert len({id(b) for b in blocks}) == 3
+    assert not any(b.any() for b in blocks)
+    assert pool.allocated == 3  # acquire handed out the prefetched blocks, it allocated none
+    got: list[np.ndarray] = []
+    thread = threading.Thread(target=lambda: got.append(pool.acquire()))
+    thread.start()
+    thread.join(0.2)
+    assert thread.is_alive()  # still bounded: the fourth waits for a release
+    pool.release(blocks[0])
+    thread.join(5)
+    assert got[0] is blocks[0]
+
+
+def test_prefetch_and_acquire_together_never_exceed_the_capacity() -> None:
+    pool = BufferPool(MAPPED, np.dtype(np.uint8), capacity=2, latch=ErrorLatch("test"))
+    pool.prefetch()
+    first = pool.acquire()  # races the prefetching thread for the first block
+    second = pool.acquire()
+    assert first is not second
+    assert wait_for(prefetching_done)
+    assert pool.allocated == 2
+
+
+@pytest.mark.parametrize(("shape", "capacity"), [((4, 4), 3), (MAPPED, 1)])
+def test_prefetch_leaves_small_blocks_and_single_block_pools_to_acquire(shape: tuple[int, ...], capacity: int) -> None:
+    pool = BufferPool(shape, np.dtype(np.uint8), capacity=capacity, latch=ErrorLatch("test"))
+    pool.prefetch()
+    time.sleep(0.05)
+    assert pool.allocated == 0
+
+
+def test_a_dropped_pool_keeps_no_prefetched_block(mocker: MockerFixture) -> None:
+    pool = BufferPool(MAPPED, np.dtype(np.uint8), capacity=2, latch=ErrorLatch("test"))
+    gate = threading.Event()
+    real = chunk_buffers.allocate
+
+    def slow_allocate(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        gate.wait(5)
+        return real(shape, dtype)
+
+    mocker.patch.object(chunk_buffers, "allocate", side_effect=slow_allocate)
+    pool.prefetch()
+    assert wait_for(lambda: pool.allocated == 1)  # the prefetching thread is inside an allocation
+    pool.drop()  # the stream failed and gave its memory back meanwhile
+    gate.set()
+    assert wait_for(prefetching_done)
+    assert pool.allocated == 0
+
+
+def test_a_failed_prefetch_leaves_acquire_to_allocate(mocker: MockerFixture) -> None:
+    pool = BufferPool(MAPPED, np.dtype(np.uint8), capacity=2, latch=ErrorLatch("test"))
+    real = chunk_buffers.allocate
+    mocker.patch.object(chunk_buffers, "allocate", side_effect=OSError(12, "Cannot allocate memory"))
+    pool.prefetch()
+    assert wait_for(prefetching_done)
+    assert pool.allocated == 0
+    mocker.patch.object(chunk_buffers, "allocate", side_effect=real)
+    assert pool.acquire().shape == MAPPED
+    assert pool.allocated == 1
