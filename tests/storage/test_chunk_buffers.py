@@ -163,3 +163,32 @@ def test_a_failed_prefetch_leaves_acquire_to_allocate(mocker: MockerFixture) -> 
     mocker.patch.object(chunk_buffers, "allocate", side_effect=real)
     assert pool.acquire().shape == MAPPED
     assert pool.allocated == 1
+
+
+def test_acquire_waits_for_the_block_being_prefetched_rather_than_populate_another(mocker: MockerFixture) -> None:
+    """Two blocks populated side by side each take twice as long: the first acquire waits for the prefetched one."""
+    pool = BufferPool(MAPPED, np.dtype(np.uint8), capacity=2, latch=ErrorLatch("test"))
+    gate = threading.Event()
+    real = chunk_buffers.allocate
+    calls: list[str] = []
+
+    def gated_allocate(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        calls.append(threading.current_thread().name)
+        gate.wait(5)
+        return real(shape, dtype)
+
+    mocker.patch.object(chunk_buffers, "allocate", side_effect=gated_allocate)
+    pool.prefetch()
+    got: list[np.ndarray] = []
+    thread = threading.Thread(target=lambda: got.append(pool.acquire()), name="appender")
+    thread.start()
+    thread.join(0.2)
+    assert thread.is_alive()
+    assert calls == ["acqd-buffers"]  # the appender did not start a block of its own
+    gate.set()
+    thread.join(5)
+    assert got
+    assert got[0].shape == MAPPED
+    assert wait_for(prefetching_done)
+    assert calls == ["acqd-buffers", "acqd-buffers"]
+    assert pool.allocated == 2
