@@ -154,7 +154,8 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2]
 
 
-def long_lines(long: dict[str, Any]) -> list[str]:
+def long_lines(long: dict[str, Any], limit: float | None = None) -> list[str]:
+    """The long run's memory and speed; ``limit``: 2048-lz4's binding limit in the same run (MB/s), if measured."""
     samples = long["rss"]
     if len(samples) < 4:
         return ["(too short to judge)"]
@@ -164,10 +165,11 @@ def long_lines(long: dict[str, Any]) -> list[str]:
     slope = (r1 - r0) / MB / max(1e-9, (t1 - t0) / 60)
     rss = [r / MB for _, r in warm]
     mb_s = long["bytes"] / long["seconds"] / MB
+    share = f" ({mb_s / limit:.0%} of the binding limit above)" if limit else ""
     return [
         f"acqd, 2048-lz4, appending as fast as it can for {long['seconds']:.0f} s ({long['frames']} frames, "
-        f"{mb_s:.0f} MB/s; each shard deleted once durable so the disk does not fill): RSS after the first 20% of "
-        f"the run {min(rss):.0f}-{max(rss):.0f} MB (baseline {long['base_rss'] / MB:.0f} MB, budget "
+        f"{mb_s:.0f} MB/s{share}; each shard deleted once durable so the disk does not fill): RSS after the first "
+        f"20% of the run {min(rss):.0f}-{max(rss):.0f} MB (baseline {long['base_rss'] / MB:.0f} MB, budget "
         f"{long['budget'] / MB:.0f} MB), first {r0 / MB:.0f} MB, last {r1 / MB:.0f} MB: {slope:+.1f} MB/min. "
         f"Finalizer queue peak: {long['finalizer_peak']} objects."
     ]
@@ -267,7 +269,9 @@ def render(cases: dict[str, Any], args: Any, before: dict[str, Any], after: dict
         "",
     ]
     if "long" in extra:
-        out += ["## Long run", "", *long_lines(extra["long"]), ""]
+        lz4 = cases.get("2048-lz4")
+        limit = _limit(lz4)[0] if lz4 is not None and lz4.limits.get("limit-compress") else None
+        out += ["## Long run", "", *long_lines(extra["long"], limit), ""]
     out += ["## Read back (an untimed pass first; zarr-python, separate process, every value compared)", ""]
     out += [f"- {name}: " + ", ".join(f"{s} {r}" for s, r in c.verified.items()) for name, c in cases.items()
             if c.verified]  # fmt: skip
