@@ -21,9 +21,9 @@ Design notes:
   complete to compress yet); without it, the second group's block was populated in the appending thread just when
   the first group's compression had both cores busy (0.16-0.29 s per 2048x2048 chunk row). :meth:`acquire` waits
   for a block being prefetched rather than populate one of its own beside it: two populating at once took twice
-  as long for the first block (0.33-0.43 s against 0.16-0.25 s). The pool never holds
-  more than :attr:`BufferPool.capacity` blocks either way, so the memory bound is the same; it is reached at the
-  start instead of after a few groups.
+  as long for the first block (0.33-0.43 s against 0.16-0.25 s). The pool never holds more than
+  :attr:`BufferPool.capacity` blocks either way, so the memory bound is the same; it is reached at the start
+  instead of after a few groups.
 - :meth:`BufferPool.acquire` blocks while every block is in flight: that is the stream's back-pressure (a bounded
   amount of data waits for compression and I/O). It gives up when the stream's :class:`ErrorLatch` is set.
 - :func:`scatter_frame` costs O(1) numpy calls per frame whatever the number of tiles.
