@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,13 +10,11 @@ from typing import Any
 import zmq
 
 from daemon.ipc.client import Client
+from tests.waiting import wait_until
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
+    wait_until(predicate, timeout_s)
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from daemon.ipc.frame_receiver import FrameReceiver
 from daemon.ipc.messages import Hello, Welcome, decode_control, encode_control
 from daemon.ipc.received_frame import EndOfStream, ReceivedFrame
 from daemon.ipc.wire import MAGIC, PREFIX, MessageKind, decode_prefix
+from tests.waiting import wait_until as wait_until  # re-exported: tests import it from here
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,14 +78,6 @@ def fake_worker(dealer: zmq.Socket[bytes], endpoint: str, worker_id: str = "raw"
     reply = decode_control(dealer.recv())
     assert isinstance(reply, Welcome), f"expected WELCOME. Got {reply!r} instead."
     return dealer
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.005)
 
 
 def control_messages_until(

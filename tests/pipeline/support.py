@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from daemon.cameras.pattern import radial_sine
 from daemon.profile import Profile, parse_profile
 from daemon.run import Run
 from daemon.storage.frame_table import PADDING, ROW_LOST
+from tests.waiting import wait_until as wait_until  # re-exported: tests import it from here
 
 REPO = Path(__file__).resolve().parents[2]
 HEIGHT, WIDTH = 48, 64
@@ -72,14 +72,6 @@ def run_to_end(run: Run, timeout_s: float = 30.0) -> Mapping[str, Any]:
     assert run.wait(timeout_s), f"run did not end within {timeout_s} s: {run.status()}"
     assert run.summary is not None
     return run.summary
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
 
 
 def drops(summary: Mapping[str, Any], camera: str | None = None) -> dict[str, int]:

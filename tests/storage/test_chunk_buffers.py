@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from daemon.errors import StorageError
 from daemon.storage import chunk_buffers
 from daemon.storage.chunk_buffers import BufferPool, clear_slots, scatter_frame
 from daemon.storage.latch import ErrorLatch
+from tests.waiting import wait_until
 
 
 def reference_tiles(frame: np.ndarray, cy: int, cx: int) -> np.ndarray:
@@ -83,15 +83,6 @@ def test_new_blocks_are_zeroed() -> None:
     assert not pool.acquire().any()
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
 def prefetching_done() -> bool:
     return not any(t.name == "acqd-buffers" for t in threading.enumerate())
 
@@ -102,7 +93,7 @@ MAPPED = (2, 1 << 19)  # 1 MiB of uint8: a mapped block, the size prefetch works
 def test_prefetch_fills_the_pool_up_to_its_capacity_with_zeroed_blocks() -> None:
     pool = BufferPool(MAPPED, np.dtype(np.uint8), capacity=3, latch=ErrorLatch("test"))
     pool.prefetch()
-    assert wait_for(lambda: pool.allocated == 3)
+    wait_until(lambda: pool.allocated == 3)
     blocks = [pool.acquire() for _ in range(3)]
     assert len({id(b) for b in blocks}) == 3
     assert not any(b.any() for b in blocks)
@@ -123,7 +114,7 @@ def test_prefetch_and_acquire_together_never_exceed_the_capacity() -> None:
     first = pool.acquire()  # races the prefetching thread for the first block
     second = pool.acquire()
     assert first is not second
-    assert wait_for(prefetching_done)
+    wait_until(prefetching_done)
     assert pool.allocated == 2
 
 
@@ -146,10 +137,10 @@ def test_a_dropped_pool_keeps_no_prefetched_block(mocker: MockerFixture) -> None
 
     mocker.patch.object(chunk_buffers, "allocate", side_effect=slow_allocate)
     pool.prefetch()
-    assert wait_for(lambda: pool.allocated == 1)  # the prefetching thread is inside an allocation
+    wait_until(lambda: pool.allocated == 1)  # the prefetching thread is inside an allocation
     pool.drop()  # the stream failed and gave its memory back meanwhile
     gate.set()
-    assert wait_for(prefetching_done)
+    wait_until(prefetching_done)
     assert pool.allocated == 0
 
 
@@ -158,7 +149,7 @@ def test_a_failed_prefetch_leaves_acquire_to_allocate(mocker: MockerFixture) -> 
     real = chunk_buffers.allocate
     mocker.patch.object(chunk_buffers, "allocate", side_effect=OSError(12, "Cannot allocate memory"))
     pool.prefetch()
-    assert wait_for(prefetching_done)
+    wait_until(prefetching_done)
     assert pool.allocated == 0
     mocker.patch.object(chunk_buffers, "allocate", side_effect=real)
     assert pool.acquire().shape == MAPPED
@@ -189,6 +180,6 @@ def test_acquire_waits_for_the_block_being_prefetched_rather_than_populate_anoth
     thread.join(5)
     assert got
     assert got[0].shape == MAPPED
-    assert wait_for(prefetching_done)
+    wait_until(prefetching_done)
     assert calls == ["acqd-buffers", "acqd-buffers"]
     assert pool.allocated == 2

@@ -12,8 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from daemon.ipc.accounting import DropReason
 from daemon.ipc.frame import Frame, FrameFlags
 from daemon.ipc.frame_sender import FrameSender
 from daemon.storage import ArraySettings, CompressionSettings, Dimension, StreamSettings
+from tests.waiting import wait_until as wait_until  # re-exported: tests import it from here
 
 REPO = Path(__file__).resolve().parents[2]
 HEIGHT, WIDTH = 48, 64
@@ -148,14 +148,6 @@ def _event(line: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {"text": line}
     return event
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
 
 
 def read_array(store: Path, path: str) -> npt.NDArray[Any]:
