@@ -16,6 +16,14 @@ Design notes:
   use as before. The ``madvise`` goes through ctypes, which releases the GIL: ``mmap.madvise`` holds it, and
   populating a 512 MiB block stopped every other Python thread of the process (a 1 ms ticker's longest gap:
   0.21-0.43 s, against 0.008-0.075 s through ctypes).
+- A block is populated ``POPULATE_PIECE_BYTES`` at a time, not in one call. Populating holds the process's memory
+  map lock for reading, and anything that changes the map waits for the call to end: starting a thread (its stack
+  is mapped), ``mmap``/``munmap`` of a large buffer. Once such a writer waits, the kernel also holds back new
+  readers, so every page fault of every thread waits too. Measured while another thread populated 512 MiB in one
+  call: starting a thread took 0.14, 0.59 and 1.36 s (the whole populate; the last with memory the host had
+  reclaimed). In 4 MiB pieces: at most 2.6 ms, and the populate took as long (0.16-0.18 s). The engine met this at
+  its first chunk-row flush: the worker pool's first thread started while the prefetch populated the second
+  block, and the flush waited 0.1 s.
 - :meth:`BufferPool.prefetch` allocates the pool's blocks on a background thread when a writer is created
   (mapped blocks only: 1 MiB and more). The first group is filled on one core with the other idle (nothing is
   complete to compress yet); without it, the second group's block was populated in the appending thread just when
@@ -46,6 +54,7 @@ Block = npt.NDArray[Any]
 _WAIT_S = 0.05
 _MAPPED_MIN_BYTES = 1 << 20  # smaller buffers come from numpy's allocator
 _MADV_POPULATE_WRITE = 23  # Linux >= 5.14; not in Python 3.11's mmap module
+POPULATE_PIECE_BYTES = 4 << 20  # populated this much per madvise call (see the design notes)
 _libc = ctypes.CDLL(None, use_errno=True)  # madvise's result is ignored: an older kernel faults pages on first use
 _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 _libc.madvise.restype = ctypes.c_int
@@ -60,9 +69,16 @@ def allocate(shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     array = np.frombuffer(mapping, dtype=dtype).reshape(shape)
     with contextlib.suppress(OSError):  # an older kernel: (huge) pages fault in on first use instead
         mapping.madvise(mmap.MADV_NOHUGEPAGE)
-    # through ctypes, which releases the GIL (mmap.madvise holds it: ~0.2 s per 512 MiB block)
-    _libc.madvise(ctypes.c_void_p(array.ctypes.data), ctypes.c_size_t(nbytes), _MADV_POPULATE_WRITE)
+    populate(array.ctypes.data, nbytes)
     return array
+
+
+def populate(address: int, nbytes: int) -> None:
+    """Map the pages of ``[address, address + nbytes)`` (page-aligned) in pieces, without holding the GIL."""
+    # ctypes releases the GIL (mmap.madvise holds it: ~0.2 s per 512 MiB); pieces release the memory map's lock
+    for offset in range(0, nbytes, POPULATE_PIECE_BYTES):
+        size = min(POPULATE_PIECE_BYTES, nbytes - offset)
+        _libc.madvise(ctypes.c_void_p(address + offset), ctypes.c_size_t(size), _MADV_POPULATE_WRITE)
 
 
 class BufferPool:

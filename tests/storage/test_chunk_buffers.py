@@ -183,3 +183,26 @@ def test_acquire_waits_for_the_block_being_prefetched_rather_than_populate_anoth
     wait_until(prefetching_done)
     assert calls == ["acqd-buffers", "acqd-buffers"]
     assert pool.allocated == 2
+
+
+def test_a_mapped_block_is_populated_in_pieces_that_cover_it_once(mocker: MockerFixture) -> None:
+    """One madvise over a whole block holds the memory map's lock for all of it: no thread could start meanwhile."""
+    piece = chunk_buffers.POPULATE_PIECE_BYTES
+    real = chunk_buffers._libc.madvise
+    spans: list[tuple[int, int, int]] = []
+
+    def recording_madvise(address: Any, size: Any, advice: int) -> int:
+        spans.append((address.value, size.value, advice))
+        result: int = real(address, size, advice)
+        return result
+
+    mocker.patch.object(chunk_buffers._libc, "madvise", side_effect=recording_madvise)
+    nbytes = 3 * piece + 3 * 4096  # a last piece shorter than the others
+    block = chunk_buffers.allocate((nbytes,), np.dtype(np.uint8))
+    populated = [span for span in spans if span[2] == chunk_buffers._MADV_POPULATE_WRITE]
+    assert [size for _, size, _ in populated] == [piece, piece, piece, 3 * 4096]
+    start = block.ctypes.data
+    assert [address - start for address, _, _ in populated] == [0, piece, 2 * piece, 3 * piece]
+    assert not block.any()
+    block[-1] = 7  # writable to its last byte
+    assert block[-1] == 7
