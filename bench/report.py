@@ -228,8 +228,9 @@ def header(cases: dict[str, Any], args: Any, before: dict[str, Any], after: dict
         f"acquire-zarr {v['acquire-zarr']}, tensorstore {v['tensorstore']}, zarr-python {v['zarr']}.",
         "",
         f"Workload: Zarr v3, chunks {first['chunk_t']}x{first['chunk_xy']}x{first['chunk_xy']}, shards 1x"
-        f"{first['shard_xy']}x{first['shard_xy']} chunks (clamped to the frame), Blosc level 1 with byte shuffle and "
-        f"{first['blocksize'] >> 10} KiB blocks (acquire-zarr: its own choice, it has no setting), "
+        f"{first['shard_xy']}x{first['shard_xy']} chunks (clamped to the frame), Blosc level 1 with byte shuffle, "
+        f"asked for {first['blocksize'] >> 10} KiB blocks (Blosc caps lz4's at 256 KiB per byte of item: 512 KiB at "
+        "uint16, 256 KiB at uint8; acquire-zarr: its own choice, it has no setting), "
         f"{args.threads} writer threads per system; {args.big_frames} frames of 2048x2048 uint16, "
         f"{args.small_frames} of 512x512 uint8 (moving pattern + Poisson noise). Medians of {args.reps} "
         f"repetitions, systems interleaved in a rotating order, each in its own process. Page cache: "
