@@ -69,11 +69,11 @@ def allocate(shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     array = np.frombuffer(mapping, dtype=dtype).reshape(shape)
     with contextlib.suppress(OSError):  # an older kernel: (huge) pages fault in on first use instead
         mapping.madvise(mmap.MADV_NOHUGEPAGE)
-    populate(array.ctypes.data, nbytes)
+    _populate(array.ctypes.data, nbytes)
     return array
 
 
-def populate(address: int, nbytes: int) -> None:
+def _populate(address: int, nbytes: int) -> None:
     """Map the pages of ``[address, address + nbytes)`` (page-aligned) in pieces, without holding the GIL."""
     # ctypes releases the GIL (mmap.madvise holds it: ~0.2 s per 512 MiB); pieces release the memory map's lock
     for offset in range(0, nbytes, POPULATE_PIECE_BYTES):
