@@ -9,11 +9,11 @@ Design notes:
   buffers on this kind of machine). New blocks are zeroed once; the out-of-bounds margin of edge tiles is never
   written by a frame, so it stays at the fill value forever. Slots a group never received are zeroed when the group
   is flushed (:func:`clear_slots`).
-- Large buffers come from :func:`allocate`: an anonymous mapping without transparent huge pages, populated in one
-  ``madvise(MADV_POPULATE_WRITE)`` call. Measured on a VM whose host reclaims idle memory: the first touch of
-  ``np.zeros`` memory (which numpy marks for huge pages) ran at 0.3-0.4 GB/s, populating 4 KiB pages at 2.2-2.4 GB/s;
-  once warm, copying into either runs at the same 4-5 GB/s. On kernels without it (< 5.14) pages fault on first
-  use as before. The ``madvise`` goes through ctypes, which releases the GIL: ``mmap.madvise`` holds it, and
+- Large buffers come from :func:`allocate`: an anonymous mapping without transparent huge pages, populated with
+  ``madvise(MADV_POPULATE_WRITE)`` (in pieces, see below). Measured on a VM whose host reclaims idle memory: the first
+  touch of ``np.zeros`` memory (which numpy marks for huge pages) ran at 0.3-0.4 GB/s, populating 4 KiB pages at
+  2.2-2.4 GB/s; once warm, copying into either runs at the same 4-5 GB/s. On kernels without it (< 5.14) pages fault
+  on first use as before. The ``madvise`` goes through ctypes, which releases the GIL: ``mmap.madvise`` holds it, and
   populating a 512 MiB block stopped every other Python thread of the process (a 1 ms ticker's longest gap:
   0.21-0.43 s, against 0.008-0.075 s through ctypes).
 - A block is populated ``POPULATE_PIECE_BYTES`` at a time, not in one call. Populating holds the process's memory
