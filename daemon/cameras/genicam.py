@@ -22,12 +22,15 @@ Design notes:
   settings with a doubling, capped backoff. The device restarts its ids at 0, so ids after a reconnect continue
   from the last id as if the device had run on (time since the last frame x AcquisitionFrameRate in free run, at
   least one frame lost): the jump is counted as a gap and the frame flagged AFTER_GAP.
-- Waiting holds the GIL: genicam's event wait (``EventGetData``) does not release it, so a wait of 100 ms froze
-  every other thread of the process for 100 ms, and while one camera was silent (no trigger yet, or the device
-  reconnecting) another camera in the same run lost frames (measured: 302 of 776 at 100 frames/s, in 108 ms
-  stalls). ``read`` therefore waits in slices of ``_SLICE_S`` (2 ms; harvesters' own fetch loop uses 1 ms) and
-  yields the GIL between them: the other thread's longest stall fell to 11-15 ms (5 ms slices still gave 160 ms:
-  the yield rarely won), at about 6% of a core for a camera that waits all the time.
+- Waiting does not hold the GIL: ``read`` waits in the producer's ``EventGetData`` through ctypes
+  (:mod:`daemon.cameras.new_buffer_event`), one call for the whole wait. genicam's own event wait holds the GIL
+  while it waits: a wait of 100 ms froze every other thread of the process for 100 ms, and while one camera was
+  silent (no trigger yet, or the device reconnecting) another camera in the same run lost frames (measured: 302 of
+  776 at 100 frames/s, in 108 ms stalls). Where the GIL-free wait cannot be had (the producer's library is not
+  matched, see that module), ``read`` falls back to genicam's wait in slices of ``_SLICE_S`` (2 ms; harvesters' own
+  fetch loop uses 1 ms), yielding the GIL between them: the other thread's longest stall fell to 11-15 ms (5 ms
+  slices still gave 160 ms: the yield rarely won), at about 6% of a core for a camera that waits all the time.
+  ``camera_started`` logs which wait a camera uses (``event_wait``).
 - Watchdog: in free run a frame is always expected; with TriggerMode On only after ``trigger()``.
 - Harvesters logs every discarded buffer and error with tracebacks: its logger is silenced; we log events.
 """
@@ -38,6 +41,7 @@ import logging
 import time
 import weakref
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -50,6 +54,7 @@ from daemon.cameras.camera import CameraState, CameraStats, FrameCounter, FrameL
 from daemon.cameras.device_selection import choose_device, entry_from_properties
 from daemon.cameras.features import FeatureAccess, brief
 from daemon.cameras.gentl_producers import find_producers
+from daemon.cameras.new_buffer_event import EventWaitUnavailable, NewBufferEvent
 from daemon.cameras.settings import GenicamCameraSettings, NodeValue
 from daemon.errors import CameraError, CameraLost, CameraTimeout, ConfigError
 from daemon.ipc.frame import Frame
@@ -59,7 +64,7 @@ from daemon.log import get_logger
 _S = CameraState
 _log = get_logger("daemon.cameras.genicam")
 _VENDOR_ERRORS = (gentl.GenericException, genapi.GenericException)
-_SLICE_S = 0.002  # longest single wait on the new-buffer event: genicam holds the GIL while it waits
+_SLICE_S = 0.002  # the fallback's longest single wait: genicam holds the GIL while it waits
 
 
 def _forget_chunk_adapter(ia: Any) -> None:
@@ -85,6 +90,8 @@ class GenicamCamera:
         self._harvester: Any = None
         self._ia: Any = None
         self._monitor: Any = None
+        self._event: NewBufferEvent | None = None  # the GIL-free wait, while acquiring (None: sliced wait)
+        self._producers: list[Path] = []
         self._features: FeatureAccess | None = None
         self._info: Mapping[str, str] = MappingProxyType({})
         self._triggered = False
@@ -190,17 +197,20 @@ class GenicamCamera:
                 continue
             if now >= deadline and polled:
                 return None
-            wait = min(deadline - now, _SLICE_S, _SLICE_S if watchdog_left is None else watchdog_left)
-            frame = self._wait_frame(wait)
+            wait = deadline - now if watchdog_left is None else min(deadline - now, watchdog_left)
+            sliced = self._event is None
+            frame = self._wait_frame(min(wait, _SLICE_S) if sliced else wait)
             polled = True
             if frame is not None:
                 return frame
-            time.sleep(0)  # hand the GIL to whoever waits for it (another camera, the frame sender)
+            if sliced:
+                time.sleep(0)  # hand the GIL to whoever waits for it (another camera, the frame sender)
 
     def stop(self) -> None:
         if self._life.state is not _S.ACQUIRING:
             return
         self._life.state = _S.CONFIGURED
+        self._detach_event()
         if self._ia is not None:
             try:
                 self._ia.stop()
@@ -231,6 +241,7 @@ class GenicamCamera:
         """Load the producers, choose the device, open it."""
         logging.getLogger("harvesters.core").setLevel(logging.CRITICAL)
         producers = find_producers(self._settings.producers)
+        self._producers = producers
         harvester = Harvester()
         self._harvester = harvester
         try:
@@ -263,6 +274,7 @@ class GenicamCamera:
         """Free the device and the producers; problems are logged, never raised (close must finish)."""
         ia, harvester = self._ia, self._harvester
         self._ia = self._monitor = self._features = self._harvester = None
+        self._detach_event()  # after the monitor is gone: a read it aborts in another thread finds no device
         try:
             if ia is not None:
                 # Leaving the acquirer's context runs harvesters' own finalizer (which destroys it) and so drops the
@@ -334,8 +346,34 @@ class GenicamCamera:
         if not monitors:
             raise CameraError("harvesters exposes no new-buffer event monitor; acqd needs harvesters==1.4.3.")
         self._monitor = next(iter(monitors.values()))
+        self._event = self._attach_event(ia)
         self._pending_triggers = 0
         self._last_progress = self._last_frame_at = time.monotonic()
+
+    def _attach_event(self, ia: Any) -> NewBufferEvent | None:
+        """The GIL-free wait on the stream's new-buffer event, or None (the sliced wait) when it cannot be had."""
+        reason = ""
+        try:
+            library = self._producer_library(ia)
+            buffers = {int(buffer._handle): buffer for buffer in getattr(ia, "_announced_buffers", ())}
+            event = NewBufferEvent.attach(library, int(self._monitor.handle), buffers, self._label())
+        except (EventWaitUnavailable, AttributeError, TypeError, ValueError, *_VENDOR_ERRORS) as error:
+            event, reason = None, brief(error)
+        _log.info("camera_started", event_wait="sliced" if event is None else "gil_free", reason=reason or None)
+        return event
+
+    def _producer_library(self, ia: Any) -> Path:
+        """The loaded producer the device belongs to: the path its system module reports (GenTL TL_INFO_PATHNAME),
+        which must be one of the producers this camera loaded."""
+        reported = Path(str(ia.system.module.path_name)).resolve()
+        if reported not in self._producers:
+            raise EventWaitUnavailable(f"the producer reports its path as {reported}, which is not one loaded")
+        return reported
+
+    def _detach_event(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.close()
 
     def _watchdog_left(self, now: float) -> float | None:
         """Seconds until the no-frame watchdog fires; None when no frame is expected or there is no watchdog."""
@@ -357,18 +395,24 @@ class GenicamCamera:
         raise CameraTimeout(f"{self._label()}: no frame for {silent:.3f} s (timeout_s={self._settings.timeout_s}).")
 
     def _wait_frame(self, wait_s: float) -> Frame | None:
-        monitor = self._monitor
+        monitor, event = self._monitor, self._event
         if monitor is None:
             raise CameraLost(f"{self._label()}: the device is not connected.")
         try:
-            monitor.update_event_data(max(1, round(wait_s * 1000)))
+            if event is not None:
+                buffer = event.wait(wait_s)
+                if buffer is None:
+                    return None
+            else:
+                monitor.update_event_data(max(1, round(wait_s * 1000)))
+                buffer = monitor.buffer
         except gentl.TimeoutException:
             return None
-        except _VENDOR_ERRORS as error:
+        except (CameraError, *_VENDOR_ERRORS) as error:
             self._on_lost(error)
             return None
         try:
-            return self._take(monitor.buffer)
+            return self._take(buffer)
         except _VENDOR_ERRORS as error:
             self._on_lost(error)
             return None
