@@ -23,7 +23,8 @@ Design notes:
   from the last id as if the device had run on (time since the last frame x AcquisitionFrameRate in free run, at
   least one frame lost): the jump is counted as a gap and the frame flagged AFTER_GAP.
 - Waiting does not hold the GIL: ``read`` waits in the producer's ``EventGetData`` through ctypes
-  (:mod:`daemon.cameras.new_buffer_event`), one call for the whole wait. genicam's own event wait holds the GIL
+  (:mod:`daemon.cameras.new_buffer_event`), in calls of at most ``_EVENT_WAIT_S`` (0.1 s, so that a watchdog
+  armed by a trigger from another thread is seen in time). genicam's own event wait holds the GIL
   while it waits: a wait of 100 ms froze every other thread of the process for 100 ms, and while one camera was
   silent (no trigger yet, or the device reconnecting) another camera in the same run lost frames (measured: 302 of
   776 at 100 frames/s, in 108 ms stalls). Where the GIL-free wait cannot be had (the producer's library is not
@@ -65,6 +66,7 @@ _S = CameraState
 _log = get_logger("daemon.cameras.genicam")
 _VENDOR_ERRORS = (gentl.GenericException, genapi.GenericException)
 _SLICE_S = 0.002  # the fallback's longest single wait: genicam holds the GIL while it waits
+_EVENT_WAIT_S = 0.1  # the GIL-free wait's longest single call: the watchdog is looked at again at least this often
 
 
 def _forget_chunk_adapter(ia: Any) -> None:
@@ -199,7 +201,7 @@ class GenicamCamera:
                 return None
             wait = deadline - now if watchdog_left is None else min(deadline - now, watchdog_left)
             sliced = self._event is None
-            frame = self._wait_frame(min(wait, _SLICE_S) if sliced else wait)
+            frame = self._wait_frame(min(wait, _SLICE_S if sliced else _EVENT_WAIT_S))
             polled = True
             if frame is not None:
                 return frame

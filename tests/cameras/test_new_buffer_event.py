@@ -40,9 +40,10 @@ def test_a_camera_on_the_fake_producer_waits_once_without_the_gil(fake_cti: Path
         cam.trigger()
         frame = cam.read(2.0)
     assert [(e["event_wait"], e["reason"]) for e in started_events(logs)] == [("gil_free", None)]
-    # one call for the whole 0.3 s (the sliced wait makes ~150), then one that returns the triggered frame
-    assert wait.call_count == 2
-    assert wait.call_args_list[0].args[1] == pytest.approx(0.3, abs=0.05)
+    # calls of 0.1 s for the 0.3 s (the sliced wait makes ~150 of 2 ms), then one that returns the triggered frame
+    timeouts = [call.args[1] for call in wait.call_args_list]
+    assert 3 <= len(timeouts) <= 5, timeouts
+    assert timeouts[0] == pytest.approx(0.1)
     assert 0.25 <= waited < 1.0
     assert frame is not None
     assert frame.frame_id == 0
