@@ -361,7 +361,10 @@ class GenicamCamera:
             event = NewBufferEvent.attach(library, int(self._monitor.handle), buffers, self._label())
         except (EventWaitUnavailable, AttributeError, TypeError, ValueError, *_VENDOR_ERRORS) as error:
             event, reason = None, brief(error)
-        _log.info("camera_started", event_wait="sliced" if event is None else "gil_free", reason=reason or None)
+        if event is None:  # a warning: every other thread of the run process pays for this camera's waits
+            _log.warning("camera_started", event_wait="sliced", reason=reason, **dict(self._info))
+        else:
+            _log.info("camera_started", event_wait="gil_free", **dict(self._info))
         return event
 
     def _producer_library(self, ia: Any) -> Path:

@@ -39,7 +39,9 @@ def test_a_camera_on_the_fake_producer_waits_once_without_the_gil(fake_cti: Path
         waited = time.monotonic() - began
         cam.trigger()
         frame = cam.read(2.0)
-    assert [(e["event_wait"], e["reason"]) for e in started_events(logs)] == [("gil_free", None)]
+    assert [(e["log_level"], e["event_wait"], e["serial_number"]) for e in started_events(logs)] == [
+        ("info", "gil_free", "FAKE0001")
+    ]
     # calls of 0.1 s for the 0.3 s (the sliced wait makes ~150 of 2 ms), then one that returns the triggered frame
     timeouts = [call.args[1] for call in wait.call_args_list]
     assert 3 <= len(timeouts) <= 5, timeouts
@@ -53,7 +55,9 @@ def test_without_the_gil_free_wait_the_camera_falls_back_to_slices(fake_cti: Pat
     mocker.patch.object(NewBufferEvent, "attach", side_effect=EventWaitUnavailable("no library for this test"))
     with capture_logs() as logs, acquiring(fake_settings(fake_cti)) as cam:
         ids = [cam.read(2.0).frame_id for _ in range(20)]  # type: ignore[union-attr]
-    assert [(e["event_wait"], e["reason"]) for e in started_events(logs)] == [("sliced", "no library for this test")]
+    assert [(e["log_level"], e["event_wait"], e["reason"]) for e in started_events(logs)] == [
+        ("warning", "sliced", "no library for this test")
+    ]
     assert ids == list(range(20))
 
 
