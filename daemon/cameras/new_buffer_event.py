@@ -42,6 +42,7 @@ GC_ERR_ABORT = -1012
 EVENT_SIZE_MAX = 3  # EventGetInfo: the largest event data the event delivers (SIZET)
 CLOSE_WAIT_S = 5.0  # close waits this long for an aborted wait to return before giving up the library reference
 _NEW_BUFFER_DATA_BYTES = ctypes.sizeof(ctypes.c_void_p) * 2  # EVENT_NEW_BUFFER_DATA: BufferHandle, pUserPointer
+_DATA_MAX_BYTES = 4096  # a producer claiming larger new-buffer event data gets this (and BUFFER_TOO_SMALL if true)
 _ERROR_TEXT_BYTES = 1024
 _SIZE_T_P = ctypes.POINTER(ctypes.c_size_t)
 
@@ -64,7 +65,7 @@ class NewBufferEvent:
         self._get_data = _function(library, "EventGetData", void_p, void_p, _SIZE_T_P, ctypes.c_uint64)
         self._kill = _function(library, "EventKill", void_p)
         self._last_error = _function(library, "GCGetLastError", int32_p, ctypes.c_char_p, _SIZE_T_P)
-        self._data = ctypes.create_string_buffer(max(_NEW_BUFFER_DATA_BYTES, self._size_max()))
+        self._data = ctypes.create_string_buffer(min(max(_NEW_BUFFER_DATA_BYTES, self._size_max()), _DATA_MAX_BYTES))
         self._in_call = threading.Lock()
         self._closed = False
 
