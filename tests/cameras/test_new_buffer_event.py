@@ -177,3 +177,21 @@ def test_closing_the_wait_is_idempotent_and_later_waits_return_none(fake_cti: Pa
         cam.start()
         assert cam._event is not None
         assert cam.read(2.0) is not None
+
+
+def producer_mapped(cti: Path) -> bool:
+    return cti.name in Path("/proc/self/maps").read_text()
+
+
+def test_every_start_takes_one_library_reference_and_every_stop_gives_it_back(fake_cti: Path) -> None:
+    assert not producer_mapped(fake_cti)  # nothing before this test left the producer loaded
+    for _ in range(3):
+        with acquiring(fake_settings(fake_cti)) as cam:
+            assert cam.read(2.0) is not None
+            cam.stop()
+            cam.start()  # a second wait, a second reference
+            assert cam._event is not None
+            assert cam.read(2.0) is not None
+            assert producer_mapped(fake_cti)
+        # harvesters unloads the producer on close, as it did before the wait held a reference of its own
+        assert not producer_mapped(fake_cti)
