@@ -27,23 +27,11 @@ sys.path.insert(0, str(REPO))
 
 from daemon.cameras.genicam import GenicamCamera  # noqa: E402
 from daemon.cameras.new_buffer_event import EventWaitUnavailable, NewBufferEvent  # noqa: E402
-from daemon.cameras.settings import DeviceSelector, GenicamCameraSettings  # noqa: E402
 from daemon.log import configure  # noqa: E402
+from tests.cameras.genicam_support import fake_settings  # noqa: E402
 from tests.fixtures.producer import build_fake_producer  # noqa: E402
 
 LOOP_WORK = 2000  # additions per loop of the other thread (~0.1 ms of pure Python)
-
-
-def settings(cti: Path, args: argparse.Namespace) -> GenicamCameraSettings:
-    return GenicamCameraSettings(
-        producers=(str(cti),),
-        select=DeviceSelector(serial_number="FAKE0001"),
-        width=args.size,
-        height=args.size,
-        pixel_format="Mono16",
-        frame_rate_hz=args.rate,
-        exposure_time_us=10.0,
-    )
 
 
 def one_round(cti: Path, args: argparse.Namespace, wait: str) -> dict[str, float]:
@@ -52,7 +40,7 @@ def one_round(cti: Path, args: argparse.Namespace, wait: str) -> dict[str, float
     fallback = mock.patch.object(NewBufferEvent, "attach", side_effect=refused) if wait == "sliced" else None
     if fallback is not None:
         fallback.start()
-    camera = GenicamCamera(settings(cti, args))
+    camera = GenicamCamera(fake_settings(cti, width=args.size, height=args.size, frame_rate_hz=args.rate))
     stop = threading.Event()
     gaps: list[float] = []
     frames = [0]

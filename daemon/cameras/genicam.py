@@ -354,17 +354,15 @@ class GenicamCamera:
 
     def _attach_event(self, ia: Any) -> NewBufferEvent | None:
         """The GIL-free wait on the stream's new-buffer event, or None (the sliced wait) when it cannot be had."""
-        reason = ""
         try:
             library = self._producer_library(ia)
             buffers = {int(buffer._handle): buffer for buffer in getattr(ia, "_announced_buffers", ())}
             event = NewBufferEvent.attach(library, int(self._monitor.handle), buffers, self._label())
         except (EventWaitUnavailable, AttributeError, TypeError, ValueError, *_VENDOR_ERRORS) as error:
-            event, reason = None, brief(error)
-        if event is None:  # a warning: every other thread of the run process pays for this camera's waits
-            _log.warning("camera_started", event_wait="sliced", reason=reason, **dict(self._info))
-        else:
-            _log.info("camera_started", event_wait="gil_free", **dict(self._info))
+            # a warning: every other thread of the run process pays for this camera's waits
+            _log.warning("camera_started", event_wait="sliced", reason=brief(error), **dict(self._info))
+            return None
+        _log.info("camera_started", event_wait="gil_free", **dict(self._info))
         return event
 
     def _producer_library(self, ia: Any) -> Path:

@@ -20,6 +20,11 @@ def fake_settings(cti: Path, serial: str = "FAKE0001", **kwargs: Any) -> Genicam
     return GenicamCameraSettings(producers=(str(cti),), **values)
 
 
+def silent_settings(cti: Path, serial: str = "FAKE0001", **kwargs: Any) -> GenicamCameraSettings:
+    """A camera that waits for a software trigger that never comes (no watchdog)."""
+    return fake_settings(cti, serial, trigger_mode="On", trigger_source="Software", timeout_s=None, **kwargs)
+
+
 @contextmanager
 def acquiring(settings: GenicamCameraSettings) -> Iterator[GenicamCamera]:
     cam = GenicamCamera(settings)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from daemon.cameras.genicam import GenicamCamera
-from tests.cameras.genicam_support import acquiring, fake_settings
+from tests.cameras.genicam_support import acquiring, fake_settings, silent_settings
 
 pytestmark = pytest.mark.genicam
 
@@ -23,7 +23,7 @@ def read_until(cam: GenicamCamera, stop: threading.Event, ids: list[int]) -> Non
 
 
 def test_a_silent_camera_costs_another_camera_no_frame(fake_cti: Path) -> None:
-    silent = fake_settings(fake_cti, "FAKE0001", trigger_mode="On", trigger_source="Software", timeout_s=None)
+    silent = silent_settings(fake_cti, "FAKE0001")
     # 100 frames/s into 16 buffers: a stall of 160 ms loses frames; each 100 ms wait used to stall ~108 ms
     busy = fake_settings(fake_cti, "FAKE0002", frame_rate_hz=100.0, width=256, height=256)
     stop = threading.Event()

@@ -8,23 +8,20 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from harvesters.core import Harvester
 from pytest_mock import MockerFixture
 from structlog.testing import capture_logs
 
 from daemon.cameras.new_buffer_event import EventWaitUnavailable, NewBufferEvent
 from daemon.errors import CameraError, CameraLost
-from tests.cameras.genicam_support import acquiring, fake_settings
+from tests.cameras.genicam_support import acquiring, fake_settings, silent_settings
+
+if TYPE_CHECKING:
+    from harvesters.core import Harvester
 
 pytestmark = pytest.mark.genicam
-
-
-def silent_settings(cti: Path, **kwargs: Any) -> Any:
-    """A camera that waits for a software trigger that never comes (no watchdog)."""
-    return fake_settings(cti, trigger_mode="On", trigger_source="Software", timeout_s=None, **kwargs)
 
 
 def started_events(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,25 +58,19 @@ def test_without_the_gil_free_wait_the_camera_falls_back_to_slices(fake_cti: Pat
     assert ids == list(range(20))
 
 
-def test_a_producer_reporting_a_path_not_loaded_gets_the_sliced_wait(fake_cti: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "elsewhere.cti"
+def test_attach_refuses_a_library_not_loaded_and_a_stream_without_buffers(
+    fake_cti: Path, fake_harvester: Harvester, tmp_path: Path
+) -> None:
+    copy = tmp_path / "elsewhere.cti"  # the same producer, at a path this process never loaded
     shutil.copy(fake_cti, copy)
-    h = Harvester()
-    try:
-        h.add_file(str(fake_cti))
-        h.update()
-        ia = h.create(0)
-        ia.start()
-        monitor = next(iter(ia._new_buffer_event_monitor_dict.values()))
-        buffers = {int(b._handle): b for b in ia._announced_buffers}
-        with pytest.raises(EventWaitUnavailable, match="is not loaded in this process"):
-            NewBufferEvent.attach(copy, int(monitor.handle), buffers, "test")
-        with pytest.raises(EventWaitUnavailable, match="no buffer is announced"):
-            NewBufferEvent.attach(fake_cti, int(monitor.handle), {}, "test")
-        ia.stop()
-        ia.destroy()
-    finally:
-        h.reset()
+    ia = fake_harvester.create(0)
+    ia.start()
+    monitor = next(iter(ia._new_buffer_event_monitor_dict.values()))
+    buffers = {int(b._handle): b for b in ia._announced_buffers}
+    with pytest.raises(EventWaitUnavailable, match="is not loaded in this process"):
+        NewBufferEvent.attach(copy, int(monitor.handle), buffers, "test")
+    with pytest.raises(EventWaitUnavailable, match="no buffer is announced"):
+        NewBufferEvent.attach(fake_cti, int(monitor.handle), {}, "test")
 
 
 def test_a_failed_wait_names_the_gentl_error_and_the_producers_text(fake_cti: Path) -> None:
