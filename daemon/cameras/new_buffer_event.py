@@ -24,27 +24,27 @@ Design notes:
 
 from __future__ import annotations
 
-import _ctypes
-import contextlib
 import ctypes
 import math
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from daemon.cameras.producer_library import (
+    GC_ERR_ABORT,
+    GC_ERR_SUCCESS,
+    GC_ERR_TIMEOUT,
+    SIZE_T_P,
+    ProducerLibrary,
+    ProducerUnavailable,
+)
 from daemon.errors import CameraError
 
-GC_ERR_SUCCESS = 0
-GC_ERR_TIMEOUT = -1011
-GC_ERR_ABORT = -1012
 EVENT_SIZE_MAX = 3  # EventGetInfo: the largest event data the event delivers (SIZET)
 CLOSE_WAIT_S = 5.0  # close waits this long for an aborted wait to return before giving up the library reference
 _NEW_BUFFER_DATA_BYTES = ctypes.sizeof(ctypes.c_void_p) * 2  # EVENT_NEW_BUFFER_DATA: BufferHandle, pUserPointer
 _DATA_MAX_BYTES = 4096  # a producer claiming larger new-buffer event data gets this (and BUFFER_TOO_SMALL if true)
-_ERROR_TEXT_BYTES = 1024
-_SIZE_T_P = ctypes.POINTER(ctypes.c_size_t)
 
 
 class EventWaitUnavailable(Exception):
@@ -54,17 +54,16 @@ class EventWaitUnavailable(Exception):
 class NewBufferEvent:
     """Waits for a stream's next delivered buffer in the producer's ``EventGetData``, with the GIL released."""
 
-    def __init__(self, library: ctypes.CDLL, event_handle: int, buffers: Mapping[int, Any], label: str) -> None:
+    def __init__(self, library: ProducerLibrary, event_handle: int, buffers: Mapping[int, Any], label: str) -> None:
         """Takes over ``library``, a reference of its own to the loaded producer (:meth:`attach` opens one), and
-        drops it in :meth:`close`."""
+        drops it in :meth:`close`. ProducerUnavailable when the library lacks an entry point."""
         self._library = library
         self._handle = ctypes.c_void_p(event_handle)
         self._buffers = dict(buffers)
         self._label = label
-        void_p, int32_p = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int32)
-        self._get_data = _function(library, "EventGetData", void_p, void_p, _SIZE_T_P, ctypes.c_uint64)
-        self._kill = _function(library, "EventKill", void_p)
-        self._last_error = _function(library, "GCGetLastError", int32_p, ctypes.c_char_p, _SIZE_T_P)
+        void_p = ctypes.c_void_p
+        self._get_data = library.function("EventGetData", void_p, void_p, SIZE_T_P, ctypes.c_uint64)
+        self._kill = library.function("EventKill", void_p)
         self._data = ctypes.create_string_buffer(min(max(_NEW_BUFFER_DATA_BYTES, self._size_max()), _DATA_MAX_BYTES))
         self._in_call = threading.Lock()
         self._closed = False
@@ -79,14 +78,14 @@ class NewBufferEvent:
         if not event_handle:
             raise EventWaitUnavailable("the new-buffer event has no handle")
         try:
-            library = ctypes.CDLL(str(library_path), mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
-        except OSError as error:
-            raise EventWaitUnavailable(f"{library_path} is not loaded in this process: {error}") from error
+            library = ProducerLibrary(library_path)
+        except ProducerUnavailable as error:
+            raise EventWaitUnavailable(str(error)) from error
         try:
             return cls(library, event_handle, buffers, label)
-        except AttributeError as error:
-            _ctypes.dlclose(library._handle)
-            raise EventWaitUnavailable(f"{library_path} lacks a GenTL entry point: {error}") from error
+        except ProducerUnavailable as error:
+            library.close()
+            raise EventWaitUnavailable(str(error)) from error
 
     def wait(self, timeout_s: float) -> Any | None:
         """The next delivered buffer (genicam's object for it), or None after ``timeout_s`` (at least 1 ms) or once
@@ -105,7 +104,7 @@ class NewBufferEvent:
                 return buffer
             if code == GC_ERR_TIMEOUT or (code == GC_ERR_ABORT and self._closed):
                 return None
-            raise CameraError(f"{self._label}: waiting for a frame failed: {self._describe(code)}.")
+            raise CameraError(f"{self._label}: waiting for a frame failed: {self._library.describe(code)}.")
 
     def close(self) -> None:
         """Abort a wait in progress, wait for it to return, drop the library reference. Idempotent."""
@@ -117,32 +116,15 @@ class NewBufferEvent:
             if not self._in_call.acquire(timeout=CLOSE_WAIT_S):
                 return  # the call never returned: keep the library loaded rather than pull it from under it
         try:
-            _ctypes.dlclose(self._library._handle)
+            self._library.close()
         finally:
             self._in_call.release()
 
     def _size_max(self) -> int:
         """The event's largest data (``EventGetInfo(EVENT_SIZE_MAX)``), or 0 when the producer does not say."""
-        get_info = _function(
-            self._library, "EventGetInfo", ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, _SIZE_T_P
+        get_info = self._library.function(
+            "EventGetInfo", ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, SIZE_T_P
         )
         value, size, kind = ctypes.c_size_t(0), ctypes.c_size_t(ctypes.sizeof(ctypes.c_size_t)), ctypes.c_int32(0)
         code = get_info(self._handle, EVENT_SIZE_MAX, ctypes.byref(kind), ctypes.byref(value), ctypes.byref(size))
         return int(value.value) if code == GC_ERR_SUCCESS else 0
-
-    def _describe(self, code: int) -> str:
-        """GenTL error ``code`` with the producer's text for it (the calling thread's last error)."""
-        text = ctypes.create_string_buffer(_ERROR_TEXT_BYTES)
-        size, last = ctypes.c_size_t(_ERROR_TEXT_BYTES), ctypes.c_int32(0)
-        with contextlib.suppress(OSError):
-            if self._last_error(ctypes.byref(last), text, ctypes.byref(size)) == GC_ERR_SUCCESS and text.value:
-                return f"GenTL error {code} ({text.value.decode(errors='replace')})"
-        return f"GenTL error {code}"
-
-
-def _function(library: ctypes.CDLL, name: str, *argtypes: Any) -> Any:
-    """``library``'s C function ``name`` returning a GC_ERROR (int32); AttributeError when it has none."""
-    function = getattr(library, name)
-    function.argtypes = list(argtypes)
-    function.restype = ctypes.c_int32
-    return function
