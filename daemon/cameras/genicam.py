@@ -12,11 +12,17 @@ Design notes:
   are delivered flagged, with unfilled bytes zeroed in the copy. The buffer is re-queued without genicam's
   clearing (``queue_buffer(buffer, False)``): its default zeroes the whole buffer under the GIL on every frame
   (0.35-0.42 ms for 8 MiB), which the copy's zeroing makes redundant.
-- The copy goes into one of the settings' ``frame_slots`` (``num_buffers``) frame slots in shared memory
-  (:mod:`daemon.ipc.frame_slots`) while one is free, so the frame stream hands it to a worker on this host by
-  reference instead of copying it again into the frame ring; a slot comes back when the frame is stored or
-  dropped. With every slot taken (the queue backed up), or where shared memory cannot be had, the copy goes into
-  private memory as before.
+- Frames are not copied at all where the producer takes buffers from us: the settings' ``frame_slots``
+  (``num_buffers``) frame slots in shared memory (:mod:`daemon.ipc.frame_slots`) are lent to the running stream
+  (:mod:`daemon.cameras.slot_loans`), the producer writes images into them, and a delivered slot becomes the
+  frame as it is; the frame stream hands it to a worker on this host by reference, and the slot goes back to the
+  producer when the frame is stored or dropped. harvesters' own ``num_buffers`` buffers are the reserve: held out
+  of the producer's queue while enough lent slots are queued (:meth:`GenicamCamera._top_up`), they carry the
+  frames while the slots are out (a backed-up queue) and at the start (harvesters queues them first). A frame
+  in one of them, or one whose layout differs from the configured one, is copied: into a free slot while there is
+  one, so it still goes by reference, else into private memory. Lending needs the GIL-free wait (below), which
+  recognises a lent slot when it is delivered; ``camera_started`` logs ``lent_slots`` and, when none are,
+  ``lend_refused``.
 - Lost device: a GenTL error while waiting or re-queuing, or the no-frame watchdog (``timeout_s``) firing while a
   register read fails. ``on_lost="fail"`` raises CameraLost; ``"reconnect"`` rebuilds harvester, device and
   settings with a doubling, capped backoff. The device restarts its ids at 0, so ids after a reconnect continue
@@ -57,6 +63,7 @@ from daemon.cameras.features import FeatureAccess, brief
 from daemon.cameras.gentl_producers import find_producers
 from daemon.cameras.new_buffer_event import EventWaitUnavailable, NewBufferEvent
 from daemon.cameras.settings import GenicamCameraSettings, NodeValue
+from daemon.cameras.slot_loans import LentBuffer, LoanUnavailable, SlotLoans
 from daemon.errors import CameraError, CameraLost, CameraTimeout, ConfigError
 from daemon.ipc.frame import Frame
 from daemon.ipc.frame_slots import FrameSlots
@@ -104,6 +111,9 @@ class GenicamCamera:
         self._id_offset = 0
         self._frame_rate: float | None = None
         self._slots: FrameSlots | None = None
+        self._loans: SlotLoans | None = None  # frame slots lent to the producer, while acquiring
+        self._held: list[Any] = []  # harvesters' buffers kept out of the producer's queue while lent slots serve
+        self._own_queued = 0  # harvesters' buffers in the producer's queue
 
     # -- description ----------------------------------------------------------------------------------------
 
@@ -213,11 +223,18 @@ class GenicamCamera:
             return
         self._life.state = _S.CONFIGURED
         self._detach_event()
-        if self._ia is not None:
-            try:
+        loans, self._loans = self._loans, None
+        if loans is not None:
+            loans.retire()
+        self._held = []
+        try:
+            if self._ia is not None:
                 self._ia.stop()
-            except _VENDOR_ERRORS as error:
-                raise CameraError(f"{self._label()}: stopping the stream failed: {brief(error)}.") from error
+        except _VENDOR_ERRORS as error:
+            raise CameraError(f"{self._label()}: stopping the stream failed: {brief(error)}.") from error
+        finally:
+            if loans is not None:
+                loans.close(stream_closed=False)  # stopped and flushed: every lent slot can be revoked
 
     def close(self) -> None:
         if self._life.state is _S.CLOSED:
@@ -277,6 +294,11 @@ class GenicamCamera:
         ia, harvester = self._ia, self._harvester
         self._ia = self._monitor = self._features = self._harvester = None
         self._detach_event()  # after the monitor is gone: a read it aborts in another thread finds no device
+        loans, self._loans = self._loans, None
+        if loans is not None:
+            loans.retire()
+        self._held = []
+        destroyed = False
         try:
             if ia is not None:
                 # Leaving the acquirer's context runs harvesters' own finalizer (which destroys it) and so drops the
@@ -285,8 +307,11 @@ class GenicamCamera:
                 _forget_chunk_adapter(ia)
                 with ia:
                     pass
+                destroyed = True
         except _VENDOR_ERRORS as error:
             _log.warning("camera_release_failed", step="destroy_acquirer", error=brief(error))
+        if loans is not None:
+            loans.close(stream_closed=destroyed)  # the stream's close revoked every buffer
         try:
             if harvester is not None:
                 harvester.reset()
@@ -348,22 +373,46 @@ class GenicamCamera:
         if not monitors:
             raise CameraError("harvesters exposes no new-buffer event monitor; acqd needs harvesters==1.4.3.")
         self._monitor = next(iter(monitors.values()))
-        self._event = self._attach_event(ia)
+        self._own_queued = len(getattr(ia, "_announced_buffers", ()))
+        self._held = []
+        self._event, wait_refused = self._attach_event(ia)
+        self._loans, lend_refused = self._lend_slots(ia)
+        lent = 0 if self._loans is None else self._loans.count
+        info = {"lent_slots": lent, **({} if lend_refused is None else {"lend_refused": lend_refused}), **self._info}
+        if self._event is None:
+            # a warning: every other thread of the run process pays for this camera's waits
+            _log.warning("camera_started", event_wait="sliced", reason=wait_refused, **info)
+        else:
+            _log.info("camera_started", event_wait="gil_free", **info)
         self._pending_triggers = 0
         self._last_progress = self._last_frame_at = time.monotonic()
 
-    def _attach_event(self, ia: Any) -> NewBufferEvent | None:
-        """The GIL-free wait on the stream's new-buffer event, or None (the sliced wait) when it cannot be had."""
+    def _attach_event(self, ia: Any) -> tuple[NewBufferEvent | None, str | None]:
+        """The GIL-free wait on the stream's new-buffer event, or None (the sliced wait) and why."""
         try:
             library = self._producer_library(ia)
             buffers = {int(buffer._handle): buffer for buffer in getattr(ia, "_announced_buffers", ())}
-            event = NewBufferEvent.attach(library, int(self._monitor.handle), buffers, self._label())
+            return NewBufferEvent.attach(library, int(self._monitor.handle), buffers, self._label()), None
         except (EventWaitUnavailable, AttributeError, TypeError, ValueError, *_VENDOR_ERRORS) as error:
-            # a warning: every other thread of the run process pays for this camera's waits
-            _log.warning("camera_started", event_wait="sliced", reason=brief(error), **dict(self._info))
-            return None
-        _log.info("camera_started", event_wait="gil_free", **dict(self._info))
-        return event
+            return None, brief(error)
+
+    def _lend_slots(self, ia: Any) -> tuple[SlotLoans | None, str | None]:
+        """Every free frame slot lent to the running stream (:mod:`daemon.cameras.slot_loans`), or None and why.
+        Only with the GIL-free wait, which is what recognises a lent slot when the producer delivers it."""
+        event, slots = self._event, self._slots
+        if event is None or slots is None:
+            return None, "needs the GIL-free wait" if event is None else "no frame slots"
+        try:
+            stream = ia._data_streams[0].module
+            payload = int(stream.payload_size)
+            if payload > slots.slot_bytes:
+                return None, f"the stream's payload ({payload} bytes) is larger than a frame ({slots.slot_bytes})"
+            handle = int(ia._announced_buffers[0]._parent_handle)
+            loans = SlotLoans.lend(self._producer_library(ia), handle, slots, _alignment(stream), self._label())
+        except (LoanUnavailable, EventWaitUnavailable, AttributeError, IndexError, TypeError, *_VENDOR_ERRORS) as error:
+            return None, brief(error)
+        event.add_buffers({handle: loans.buffer(handle) for handle in loans.handles})
+        return loans, None
 
     def _producer_library(self, ia: Any) -> Path:
         """The loaded producer the device belongs to: the path its system module reports (GenTL TL_INFO_PATHNAME),
@@ -421,7 +470,14 @@ class GenicamCamera:
             return None
 
     def _take(self, buffer: Any) -> Frame:
-        """Copy one delivered buffer into a Frame, then give the buffer back to the producer."""
+        """One delivered buffer as a Frame: a lent slot as it is, anything else copied out; then the buffer goes
+        back to the producer (a lent slot once the frame is gone)."""
+        lent = buffer if isinstance(buffer, LentBuffer) else None
+        loans, handed = self._loans, False
+        if lent is not None and loans is not None:
+            loans.delivered(lent)
+        else:
+            self._own_queued -= 1
         try:
             host_ns = time.time_ns()
             incomplete = not buffer.is_complete()
@@ -430,25 +486,59 @@ class GenicamCamera:
             height = _info(buffer, "height", layout.shape[0])
             code = _info(buffer, "pixel_format", fmt.code)
             fmt = fmt if code == fmt.code else pixel_format.by_code(code)
-            pixels = pixel_format.copy_pixels(
-                buffer.raw_buffer,
-                fmt,
-                height,
-                width,
-                offset=_info(buffer, "image_offset", 0),
-                padding_x=_info(buffer, "padding_x", 0),
-                filled=_info(buffer, "size_filled", None) if incomplete else None,
-                out=None if self._slots is None else self._slots.take(),
-            )
+            offset, padding_x = _info(buffer, "image_offset", 0), _info(buffer, "padding_x", 0)
+            filled = _info(buffer, "size_filled", None) if incomplete else None
+            as_is = offset == padding_x == 0 and fmt.shape(height, width) == layout.shape and fmt.dtype == layout.dtype
+            if lent is not None and loans is not None and as_is:
+                pixels, handed = loans.frame(lent), True
+                if filled is not None:
+                    pixels.reshape(-1).view(np.uint8)[max(filled, 0) :] = 0  # never stale bytes of an earlier frame
+            else:
+                pixels = pixel_format.copy_pixels(
+                    buffer.raw_buffer,
+                    fmt,
+                    height,
+                    width,
+                    offset=offset,
+                    padding_x=padding_x,
+                    filled=filled,
+                    out=None if self._slots is None else self._slots.take(),
+                )
             device_id = int(buffer.frame_id)
             timestamp = _info(buffer, "timestamp_ns", None)
         finally:
-            buffer.parent.queue_buffer(buffer, False)  # not cleared: the copy zeroes what a frame left unfilled
+            if not handed:
+                self._give_back(buffer, lent)
+            self._top_up()
         frame_id = device_id + self._id_offset
         flags = self._counter.observe(frame_id, incomplete)
         self._last_progress = self._last_frame_at = time.monotonic()
         self._pending_triggers = max(0, self._pending_triggers - 1)
         return Frame(pixels, frame_id, host_ns, timestamp, flags)
+
+    def _give_back(self, buffer: Any, lent: LentBuffer | None) -> None:
+        """A delivered buffer the frame does not view: back to the producer; harvesters' own buffers are held
+        while lent slots serve (:meth:`_top_up` queues them when the producer runs short)."""
+        if lent is not None:
+            if self._loans is not None:
+                self._loans.give_back(lent)
+        elif self._loans is not None:
+            self._held.append(buffer)
+        else:
+            buffer.parent.queue_buffer(buffer, False)  # not cleared: the copy zeroes what a frame left unfilled
+            self._own_queued += 1
+
+    def _top_up(self) -> None:
+        """Keep at least half of ``num_buffers`` buffers queued to the producer, lent slots first, harvesters' own
+        as the reserve. Half, not all: a lent slot is out while its frame travels to the worker (one to three frames
+        in a pipeline that keeps up), and a full target would send that many of every ``num_buffers`` frames
+        through the reserve, copied. A backed-up queue holds the lent slots: half of harvesters' buffers then go
+        round, and their frames are copied, as without lending."""
+        loans, floor = self._loans, max(1, self._settings.num_buffers // 2)
+        while self._held and loans is not None and self._own_queued + loans.queued < floor:
+            buffer = self._held.pop()
+            buffer.parent.queue_buffer(buffer, False)
+            self._own_queued += 1
 
     def _on_lost(self, cause: BaseException) -> None:
         """Raise CameraLost, or reconnect (and return) when the settings ask for it."""
@@ -495,6 +585,15 @@ class GenicamCamera:
 def _info(buffer: Any, name: str, default: Any) -> Any:
     """A buffer property the producer may not provide (GenTL NOT_AVAILABLE): ``default`` then."""
     try:
-        return getattr(buffer, name)
+        value = getattr(buffer, name)
     except gentl.GenericException:
         return default
+    return default if value is None else value
+
+
+def _alignment(stream: Any) -> int:
+    """The address alignment the data stream asks of announced buffers (1 when it does not say)."""
+    try:
+        return max(int(stream.buffer_alignment), 1)
+    except _VENDOR_ERRORS:
+        return 1

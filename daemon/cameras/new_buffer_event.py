@@ -7,12 +7,11 @@ Design notes:
   at 20 frames/s, one pure-Python thread beside the camera thread), the other thread ran 14,200-15,300 loops/s
   against 21,200-21,500 with this wait, and the waiting camera thread used 2.1-2.4% of a core against 0.6-0.7%.
   Every other thread of the run process pays that: a second camera, the frame sender, the control server.
-- How: the producer library harvesters loaded is opened again by its path with ``RTLD_NOLOAD``, which hands back
-  the instance already loaded (never a second copy, whose handles would mean nothing) or fails. Calls through
+- How: through the producer library harvesters loaded (:mod:`daemon.cameras.producer_library`); calls through
   ctypes release the GIL. ``EventGetData`` fills ``EVENT_NEW_BUFFER_DATA`` (the buffer handle, then the user
-  pointer); the handle is looked up among the buffers announced for this stream. Everything else (buffer info,
-  re-queueing, stopping) stays with genicam, so the producer sees the same calls in the same order as before, only
-  from a thread that does not hold the GIL while it waits.
+  pointer); the handle is looked up among the buffers announced for this stream: harvesters' own, whose info,
+  re-queueing and stopping stay with genicam, and the frame slots the camera lent (:meth:`add_buffers`,
+  :mod:`daemon.cameras.slot_loans`).
 - :meth:`NewBufferEvent.attach` raises :class:`EventWaitUnavailable` (with the reason) when the producer's library
   cannot be matched or lacks the entry points; the camera then keeps the sliced wait, and says so in the log.
 - A failed wait raises :class:`~daemon.errors.CameraError` with the GenTL error code and the producer's own text
@@ -86,6 +85,10 @@ class NewBufferEvent:
         except ProducerUnavailable as error:
             library.close()
             raise EventWaitUnavailable(str(error)) from error
+
+    def add_buffers(self, buffers: Mapping[int, Any]) -> None:
+        """Buffers announced after :meth:`attach` (by GenTL buffer handle); call it from the waiting thread."""
+        self._buffers.update(buffers)
 
     def wait(self, timeout_s: float) -> Any | None:
         """The next delivered buffer (genicam's object for it), or None after ``timeout_s`` (at least 1 ms) or once

@@ -237,7 +237,7 @@ class GenicamCameraSettings:
     - ``on_lost``: ``fail`` (raise CameraLost) or ``reconnect`` (``reconnect_attempts`` tries, waiting
       ``reconnect_backoff_s`` doubled each time, at most ``reconnect_backoff_max_s``).
     - ``num_buffers``: buffers announced to the producer; the camera also keeps as many frame slots in shared
-      memory (:attr:`frame_slots`).
+      memory (:attr:`frame_slots`) and lends them to the producer too.
     """
 
     producers: tuple[str, ...] = ()
@@ -286,8 +286,9 @@ class GenicamCameraSettings:
 
     @property
     def frame_slots(self) -> int:
-        """Frames the camera copies into shared memory for a worker on this host (:mod:`daemon.ipc.frame_slots`):
-        as many as the buffers it announces, so what it holds is twice ``num_buffers`` frames."""
+        """Frames the camera keeps in shared memory for a worker on this host (:mod:`daemon.ipc.frame_slots`),
+        lent to the producer or copied into: as many as ``num_buffers``, so what it holds is twice ``num_buffers``
+        frames."""
         return self.num_buffers
 
 

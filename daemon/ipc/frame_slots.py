@@ -12,6 +12,10 @@ Design notes:
 - When every slot is taken (the queue backed up), :meth:`take` returns None and the camera copies into private
   memory as before: slots are a fast path, never a condition for taking a frame.
 - Where no region can be made (not Linux, a file size limit), there are no slots: :meth:`create` returns None.
+- A camera may also lend slots to its driver (:meth:`FrameSlots.lend`), which then writes frames into them
+  itself: such a slot is out of the free list until the camera gives it back (:meth:`give_back`), and each frame
+  delivered in it is viewed with :meth:`view`, whose release callback is the camera's (it hands the slot to the
+  driver again, or gives it back).
 - Thread-safe: a camera thread takes, whichever thread drops the last view gives back.
 """
 
@@ -21,6 +25,7 @@ import math
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -66,6 +71,10 @@ class FrameSlots:
         with self._lock:
             return len(self._free)
 
+    @property
+    def slot_bytes(self) -> int:
+        return self._slot_bytes
+
     def take(self) -> npt.NDArray[Any] | None:
         """A writable frame-shaped array in a free slot, or None when every slot is in use."""
         with self._lock:
@@ -73,14 +82,29 @@ class FrameSlots:
                 self.misses += 1
                 return None
             slot = self._free.popleft()
+        return self.view(slot, self.give_back)
+
+    def lend(self) -> tuple[int, npt.NDArray[np.uint8]] | None:
+        """A free slot taken out to be lent (its number and its bytes, which keep the memory mapped for as long as
+        they are held), or None when every slot is in use. It stays out until :meth:`give_back`."""
+        with self._lock:
+            if not self._free:
+                return None
+            slot = self._free.popleft()
+        return slot, self._region.slice(slot * self._slot_bytes, self._slot_bytes)
+
+    def view(self, slot: int, on_release: Callable[[int], None]) -> npt.NDArray[Any]:
+        """A writable frame-shaped array over slot ``slot``, which the caller holds (taken or lent):
+        ``on_release(slot)`` runs once the last array viewing it is gone, on whichever thread drops it."""
         flat = self._region.slice(slot * self._slot_bytes, self._slot_bytes)
-        weakref.finalize(flat, self._give_back, slot)
+        weakref.finalize(flat, on_release, slot)
         return flat.view(self._dtype).reshape(self._shape)
+
+    def give_back(self, slot: int) -> None:
+        """Slot ``slot`` is free again."""
+        with self._lock:
+            self._free.append(slot)
 
     def close(self) -> None:
         """No more frames go to these slots from the sender's point of view (see SharedRegion.close). Idempotent."""
         self._region.close()
-
-    def _give_back(self, slot: int) -> None:
-        with self._lock:
-            self._free.append(slot)

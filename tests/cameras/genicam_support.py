@@ -25,6 +25,11 @@ def silent_settings(cti: Path, serial: str = "FAKE0001", **kwargs: Any) -> Genic
     return fake_settings(cti, serial, trigger_mode="On", trigger_source="Software", timeout_s=None, **kwargs)
 
 
+def producer_mapped(cti: Path) -> bool:
+    """The producer library is loaded in this process."""
+    return cti.name in Path("/proc/self/maps").read_text()
+
+
 @contextmanager
 def acquiring(settings: GenicamCameraSettings) -> Iterator[GenicamCamera]:
     cam = GenicamCamera(settings)

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from daemon.cameras.new_buffer_event import EventWaitUnavailable, NewBufferEvent
 from daemon.errors import CameraError, CameraLost
-from tests.cameras.genicam_support import acquiring, fake_settings, silent_settings
+from tests.cameras.genicam_support import acquiring, fake_settings, producer_mapped, silent_settings
 
 if TYPE_CHECKING:
     from harvesters.core import Harvester
@@ -168,10 +168,6 @@ def test_closing_the_wait_is_idempotent_and_later_waits_return_none(fake_cti: Pa
         cam.start()
         assert cam._event is not None
         assert cam.read(2.0) is not None
-
-
-def producer_mapped(cti: Path) -> bool:
-    return cti.name in Path("/proc/self/maps").read_text()
 
 
 def test_every_start_takes_one_library_reference_and_every_stop_gives_it_back(fake_cti: Path) -> None:
