@@ -114,6 +114,7 @@ class GenicamCamera:
         self._loans: SlotLoans | None = None  # frame slots lent to the producer, while acquiring
         self._held: list[Any] = []  # harvesters' buffers kept out of the producer's queue while lent slots serve
         self._own_queued = 0  # harvesters' buffers in the producer's queue
+        self._lent_frames = self._copied_frames = 0  # since start: frames in a lent slot as they are, frames copied
 
     # -- description ----------------------------------------------------------------------------------------
 
@@ -179,6 +180,7 @@ class GenicamCamera:
         self._life.require("start", _S.CONFIGURED)
         self._counter.begin()
         self._id_offset = 0
+        self._lent_frames = self._copied_frames = 0
         self._start_stream()
         self._life.state = _S.ACQUIRING
 
@@ -235,6 +237,9 @@ class GenicamCamera:
         finally:
             if loans is not None:
                 loans.close(stream_closed=False)  # stopped and flushed: every lent slot can be revoked
+            _log.info(
+                "camera_stopped", lent_frames=self._lent_frames, copied_frames=self._copied_frames, **dict(self._info)
+            )
 
     def close(self) -> None:
         if self._life.state is _S.CLOSED:
@@ -491,6 +496,7 @@ class GenicamCamera:
             as_is = offset == padding_x == 0 and fmt.shape(height, width) == layout.shape and fmt.dtype == layout.dtype
             if lent is not None and loans is not None and as_is:
                 pixels, handed = loans.frame(lent), True
+                self._lent_frames += 1
                 if filled is not None:
                     pixels.reshape(-1).view(np.uint8)[max(filled, 0) :] = 0  # never stale bytes of an earlier frame
             else:
@@ -504,6 +510,7 @@ class GenicamCamera:
                     filled=filled,
                     out=None if self._slots is None else self._slots.take(),
                 )
+                self._copied_frames += 1
             device_id = int(buffer.frame_id)
             timestamp = _info(buffer, "timestamp_ns", None)
         finally:

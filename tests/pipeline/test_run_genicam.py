@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from daemon.run import Run
 
@@ -53,3 +54,18 @@ def test_producer_faults_are_counted_exactly(data_root: Path, gentl_path: Path) 
     incomplete = [i for i in range(18) if (i + 1) % 3 == 0]  # the producer cuts frames with (id + 1) % 3 == 0
     assert drops(summary) == {"incomplete": len(incomplete)}
     assert check_pixels(data_root / "run.zarr", dtype=np.uint8) == [i for i in range(18) if i not in incomplete]
+
+
+def test_frames_the_producer_wrote_into_lent_slots_are_stored_intact(data_root: Path, gentl_path: Path) -> None:
+    # each slot goes back to the producer only once the worker has consumed its frame: a slot written again too
+    # early would store another frame's pixels under this frame's id, which check_pixels would see
+    camera = fake_camera(num_buffers=4, frame_rate_hz=400.0)
+    with capture_logs() as logs:
+        summary = run_to_end(Run(profile(data_root, [camera], acquisition={"frames": 120})))
+    assert summary["outcome"] == "finished", summary["errors"]
+    check_balance(summary)
+    ids = check_pixels(data_root / "run.zarr")
+    assert len(ids) == summary["stored"] == 120
+    [stopped] = [entry for entry in logs if entry["event"] == "camera_stopped"]
+    assert stopped["lent_frames"] + stopped["copied_frames"] == summary["delivered"]
+    assert stopped["lent_frames"] >= summary["delivered"] // 2, stopped  # the first four are harvesters' buffers
