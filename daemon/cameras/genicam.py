@@ -479,10 +479,10 @@ class GenicamCamera:
         back to the producer (a lent slot once the frame is gone)."""
         lent = buffer if isinstance(buffer, LentBuffer) else None
         loans, handed = self._loans, False
-        if lent is not None and loans is not None:
-            loans.delivered(lent)
-        else:
+        if lent is None:
             self._own_queued -= 1
+        elif loans is not None:
+            loans.delivered(lent)
         try:
             host_ns = time.time_ns()
             incomplete = not buffer.is_complete()
