@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import gc
-import weakref
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from daemon.cameras import pattern
-from daemon.ipc import shared_region
 from tests.cameras.genicam_support import acquiring, fake_settings
 
 pytestmark = pytest.mark.genicam
@@ -76,34 +73,3 @@ def test_frames_dropped_by_the_device_are_gaps(fake_cti: Path) -> None:
     assert stats.gaps >= 1
     assert stats.frames_lost >= 10
     assert any(f is not None and f.flags & f.flags.AFTER_GAP for f in later)
-
-
-@pytest.mark.skipif(not shared_region.available(), reason="sealed memfd files are Linux-only")
-def test_frames_are_copied_into_shared_slots_while_one_is_free(fake_cti: Path) -> None:
-    # so the frame stream hands them to a worker on this host by reference (tests/ipc/test_shared_region.py)
-    settings = fake_settings(fake_cti, width=64, height=48, pixel_format="Mono16", num_buffers=3)
-    with acquiring(settings) as cam:
-        held = [cam.read(2.0) for _ in range(3)]  # every slot held by a frame
-        extra = cam.read(2.0)  # a fourth while they are: private memory
-        assert all(f is not None and shared_region.locate(f.pixels) is not None for f in held)
-        assert extra is not None
-        assert shared_region.locate(extra.pixels) is None
-        assert extra.pixels.flags.owndata
-        for frame in [*held, extra]:
-            assert frame is not None
-            np.testing.assert_array_equal(frame.pixels, pattern.radial_sine(frame.frame_id, 48, 64, np.uint16))
-        del held, frame
-        gc.collect()
-        again = cam.read(2.0)  # the slots came back with the frames
-        assert again is not None
-        assert shared_region.locate(again.pixels) is not None
-        found = shared_region.locate(again.pixels)
-        assert found is not None
-        region = weakref.ref(found[0])
-        del found
-    assert shared_region.locate(again.pixels) is None  # the camera closed: no longer looked up
-    np.testing.assert_array_equal(again.pixels, pattern.radial_sine(again.frame_id, 48, 64, np.uint16))
-    del again
-    gc.collect()
-    assert cam.state.value == "closed"  # still referenced, as the daemon's history keeps a finished run's cameras
-    assert region() is None  # yet its shared memory is gone

@@ -5,6 +5,7 @@ harvesters' own buffers stand in while the slots are out, and stop, restart and 
 from __future__ import annotations
 
 import gc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +135,18 @@ def test_closing_with_frames_out_leaves_them_readable_and_the_producer_unloaded(
     with acquiring(settings(fake_cti, num_buffers=2)) as cam:
         frames = [read(cam) for _ in range(4)]
         assert [lent(f) for f in frames] == [False, False, True, True]
+        found = shared_region.locate(frames[3].pixels)
+        assert found is not None
+        region = weakref.ref(found[0])
+        del found
     assert not producer_mapped(fake_cti)  # no reference of ours outlives the camera
+    assert all(shared_region.locate(f.pixels) is None for f in frames)  # the camera closed: no longer looked up
     for frame in frames:
         check(frame)
-    del frames  # the releases find the loans closed: nothing calls into the unloaded producer
+    del frames, frame  # the releases find the loans closed: nothing calls into the unloaded producer
     gc.collect()
+    assert cam.state.value == "closed"  # still referenced, as the daemon's history keeps a finished run's cameras
+    assert region() is None  # yet its shared memory is gone
 
 
 def test_a_frame_whose_layout_differs_is_copied_out_of_its_slot(fake_cti: Path, mocker: MockerFixture) -> None:
@@ -172,6 +180,10 @@ def test_when_the_producer_refuses_a_slot_frames_are_copied_into_free_slots(
         assert extra.pixels.flags.owndata
         for frame in [*held, extra]:
             check(frame)
+        del held, frame
+        gc.collect()
+        again = read(cam)  # the slots came back with the frames
+        assert shared_region.locate(again.pixels) is not None
     assert [(e["lent_slots"], e["lend_refused"]) for e in started(logs)] == [(0, "refused for this test")]
 
 
