@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queue", default="3 GiB", help="acquisition.queue_bytes")
     args = parser.parse_args(argv)
     args.chunk_t, args.chunk_xy, args.threads = 32, min(512, args.size), 2  # as bench/sustain.py
-    configure("console", level="WARNING", stream=sys.stderr)
+    configure("console", level="INFO", stream=sys.stderr)  # info: the runs capture camera_stopped
     cti = build_fake_producer()
     warm = one_run(cti, args, "copied")
     print(f"  warm-up (copied, discarded): {json.dumps(warm)}", flush=True)
