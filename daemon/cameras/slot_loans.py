@@ -190,7 +190,12 @@ class SlotLoans:
             if self._closed:
                 raise CameraError(f"{self._label}: the frame slots lent to the producer were taken back.")
             code = self._get_info(
-                self._stream, ctypes.c_void_p(handle), command, ctypes.byref(type_), ctypes.byref(value), size
+                self._stream,
+                ctypes.c_void_p(handle),
+                command,
+                ctypes.byref(type_),
+                ctypes.byref(value),
+                ctypes.byref(size),
             )
         if code in (GC_ERR_NOT_AVAILABLE, GC_ERR_NOT_IMPLEMENTED):
             return None
