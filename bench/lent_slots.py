@@ -34,7 +34,7 @@ from structlog.testing import capture_logs
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.pipeline import dimensions, storage  # noqa: E402
+from bench.pipeline import dimensions, genicam_settings, storage  # noqa: E402
 from daemon.cameras.slot_loans import LoanUnavailable, SlotLoans  # noqa: E402
 from daemon.log import configure  # noqa: E402
 from daemon.profile import parse_profile  # noqa: E402
@@ -78,15 +78,7 @@ class ProducerCpu:
 
 def one_run(cti: Path, args: argparse.Namespace, way: str) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="acqd-lent-"))
-    camera = {
-        "producers": [str(cti)],
-        "select": {"serial_number": "FAKE0001"},
-        "width": args.size,
-        "height": args.size,
-        "pixel_format": "Mono16",
-        "frame_rate_hz": args.rate,
-        "exposure_time_us": 10.0,
-    }
+    camera = genicam_settings(cti, args)
     doc = {
         "cameras": [{"name": "cam", "driver": "genicam", "dimensions": dimensions(args), "settings": camera}],
         "acquisition": {"duration_s": args.seconds, "queue_bytes": args.queue, "on_queue_full": "drop"},
@@ -130,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queue", default="3 GiB", help="acquisition.queue_bytes")
     args = parser.parse_args(argv)
     args.chunk_t, args.chunk_xy, args.threads = 32, min(512, args.size), 2  # as bench/sustain.py
+    args.genicam_fps = args.rate
     configure("console", level="INFO", stream=sys.stderr)  # info: the runs capture camera_stopped
     cti = build_fake_producer()
     warm = one_run(cti, args, "copied")

@@ -37,6 +37,7 @@ from daemon.cameras.producer_library import (
     SIZE_T_P,
     ProducerLibrary,
     ProducerUnavailable,
+    with_library,
 )
 from daemon.errors import CameraError
 
@@ -77,13 +78,8 @@ class NewBufferEvent:
         if not event_handle:
             raise EventWaitUnavailable("the new-buffer event has no handle")
         try:
-            library = ProducerLibrary(library_path)
+            return with_library(library_path, lambda library: cls(library, event_handle, buffers, label))
         except ProducerUnavailable as error:
-            raise EventWaitUnavailable(str(error)) from error
-        try:
-            return cls(library, event_handle, buffers, label)
-        except ProducerUnavailable as error:
-            library.close()
             raise EventWaitUnavailable(str(error)) from error
 
     def add_buffers(self, buffers: Mapping[int, Any]) -> None:

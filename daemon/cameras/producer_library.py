@@ -15,14 +15,16 @@ import _ctypes
 import ctypes
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 GC_ERR_SUCCESS = 0
 GC_ERR_TIMEOUT = -1011
 GC_ERR_ABORT = -1012
 SIZE_T_P = ctypes.POINTER(ctypes.c_size_t)
 _ERROR_TEXT_BYTES = 1024
+T = TypeVar("T")
 
 
 class ProducerUnavailable(Exception):
@@ -81,3 +83,14 @@ class ProducerLibrary:
                 return
             self._closed = True
         _ctypes.dlclose(self._library._handle)
+
+
+def with_library(path: Path, build: Callable[[ProducerLibrary], T]) -> T:
+    """``build(library)`` over a new reference to the producer loaded from ``path``, which what it builds takes
+    over; the reference is dropped again when either raises ProducerUnavailable (re-raised)."""
+    library = ProducerLibrary(path)
+    try:
+        return build(library)
+    except ProducerUnavailable:
+        library.close()
+        raise

@@ -35,7 +35,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from daemon.cameras.producer_library import GC_ERR_SUCCESS, SIZE_T_P, ProducerLibrary, ProducerUnavailable
+from daemon.cameras.producer_library import (
+    GC_ERR_SUCCESS,
+    SIZE_T_P,
+    ProducerLibrary,
+    ProducerUnavailable,
+    with_library,
+)
 from daemon.errors import CameraError
 from daemon.ipc.frame_slots import FrameSlots
 from daemon.log import get_logger
@@ -128,13 +134,8 @@ class SlotLoans:
         if not stream:
             raise LoanUnavailable("the data stream has no handle")
         try:
-            library = ProducerLibrary(library_path)
+            loans = with_library(library_path, lambda library: cls(library, stream, slots, label))
         except ProducerUnavailable as error:
-            raise LoanUnavailable(str(error)) from error
-        try:
-            loans = cls(library, stream, slots, label)
-        except ProducerUnavailable as error:
-            library.close()
             raise LoanUnavailable(str(error)) from error
         try:
             loans._lend_free(max(alignment, 1))
