@@ -14,11 +14,11 @@ Design notes:
   (0.35-0.42 ms for 8 MiB), which the copy's zeroing makes redundant.
 - Frames are not copied at all where the producer takes buffers from us: the settings' ``frame_slots``
   (``num_buffers``) frame slots in shared memory (:mod:`daemon.ipc.frame_slots`) are lent to the running stream
-  (:mod:`daemon.cameras.slot_loans`), the producer writes images into them, and a delivered slot becomes the
-  frame as it is; the frame stream hands it to a worker on this host by reference, and the slot goes back to the
-  producer when the frame is stored or dropped. harvesters' own ``num_buffers`` buffers are the reserve: held out
-  of the producer's queue while enough lent slots are queued (:meth:`GenicamCamera._top_up`), they carry the
-  frames while the slots are out (a backed-up queue) and at the start (harvesters queues them first). A frame
+  (:mod:`daemon.cameras.slot_loans`) before it starts, the producer writes images into them, and a delivered
+  slot becomes the frame as it is; the frame stream hands it to a worker on this host by reference, and the slot
+  goes back to the producer when the frame is stored or dropped. harvesters' own ``num_buffers`` buffers are the
+  reserve: queued once, after the slots, then held out of the producer's queue while enough lent slots are queued
+  (:meth:`GenicamCamera._top_up`); they carry the frames while the slots are out (a backed-up queue). A frame
   in one of them, or one whose layout differs from the configured one, is copied: into a free slot while there is
   one, so it still goes by reference, else into private memory. Lending needs the GIL-free wait (below), which
   recognises a lent slot when it is delivered; ``camera_started`` logs ``lent_slots`` and, when none are,
@@ -366,22 +366,28 @@ class GenicamCamera:
     # -- acquisition ----------------------------------------------------------------------------------------
 
     def _start_stream(self) -> None:
+        """Wait and lend first, then start: the frame slots are announced and queued before the stream starts, as
+        GenTL's own sequence has it (a producer may refuse buffers announced while it acquires)."""
         ia = self._ia
         if ia is None:
             raise CameraLost(f"{self._label()}: the device is not connected.")
-        try:
-            ia.num_buffers = self._settings.num_buffers
-            ia.start()
-        except _VENDOR_ERRORS as error:
-            raise CameraError(f"{self._label()}: starting the stream failed: {brief(error)}.") from error
         monitors = getattr(ia, "_new_buffer_event_monitor_dict", None)
         if not monitors:
             raise CameraError("harvesters exposes no new-buffer event monitor; acqd needs harvesters==1.4.3.")
         self._monitor = next(iter(monitors.values()))
-        self._own_queued = len(getattr(ia, "_announced_buffers", ()))
         self._held = []
         self._event, wait_refused = self._attach_event(ia)
         self._loans, lend_refused = self._lend_slots(ia)
+        try:
+            ia.num_buffers = self._settings.num_buffers
+            ia.start()
+        except _VENDOR_ERRORS as error:
+            self._abandon_start(ia)
+            raise CameraError(f"{self._label()}: starting the stream failed: {brief(error)}.") from error
+        own = list(getattr(ia, "_announced_buffers", ()))
+        self._own_queued = len(own)
+        if self._event is not None:
+            self._event.add_buffers({int(buffer._handle): buffer for buffer in own})
         lent = 0 if self._loans is None else self._loans.count
         info = {"lent_slots": lent, **({} if lend_refused is None else {"lend_refused": lend_refused}), **self._info}
         if self._event is None:
@@ -392,12 +398,24 @@ class GenicamCamera:
         self._pending_triggers = 0
         self._last_progress = self._last_frame_at = time.monotonic()
 
+    def _abandon_start(self, ia: Any) -> None:
+        """The stream did not start: stop what did (harvesters flushes every queue), take the slots back."""
+        self._detach_event()
+        loans, self._loans = self._loans, None
+        if loans is None:
+            return
+        loans.retire()
+        try:
+            ia.stop()
+        except _VENDOR_ERRORS as error:
+            _log.warning("camera_release_failed", step="stop_after_failed_start", error=brief(error))
+        loans.close(stream_closed=False, flush=True)  # harvesters flushes only a stream it started
+
     def _attach_event(self, ia: Any) -> tuple[NewBufferEvent | None, str | None]:
         """The GIL-free wait on the stream's new-buffer event, or None (the sliced wait) and why."""
         try:
             library = self._producer_library(ia)
-            buffers = {int(buffer._handle): buffer for buffer in getattr(ia, "_announced_buffers", ())}
-            return NewBufferEvent.attach(library, int(self._monitor.handle), buffers, self._label()), None
+            return NewBufferEvent.attach(library, int(self._monitor.handle), {}, self._label()), None
         except (EventWaitUnavailable, AttributeError, TypeError, ValueError, *_VENDOR_ERRORS) as error:
             return None, brief(error)
 
@@ -412,7 +430,7 @@ class GenicamCamera:
             payload = int(stream.payload_size)
             if payload > slots.slot_bytes:
                 return None, f"the stream's payload ({payload} bytes) is larger than a frame ({slots.slot_bytes})"
-            handle = int(ia._announced_buffers[0]._parent_handle)
+            handle = int(stream._handle)
             loans = SlotLoans.lend(self._producer_library(ia), handle, slots, _alignment(stream), self._label())
         except (LoanUnavailable, EventWaitUnavailable, AttributeError, IndexError, TypeError, *_VENDOR_ERRORS) as error:
             return None, brief(error)
@@ -536,13 +554,17 @@ class GenicamCamera:
             self._own_queued += 1
 
     def _top_up(self) -> None:
-        """Keep at least half of ``num_buffers`` buffers queued to the producer, lent slots first, harvesters' own
-        as the reserve. Half, not all: a lent slot is out while its frame travels to the worker (one to three frames
-        in a pipeline that keeps up), and a full target would send that many of every ``num_buffers`` frames
-        through the reserve, copied. A backed-up queue holds the lent slots: half of harvesters' buffers then go
-        round, and their frames are copied, as without lending."""
-        loans, floor = self._loans, max(1, self._settings.num_buffers // 2)
-        while self._held and loans is not None and self._own_queued + loans.queued < floor:
+        """Keep buffers queued to the producer, lent slots first, harvesters' own as the reserve: at least half of
+        ``num_buffers`` while any lent slot is queued, all of them once none is. Half, not all: a lent slot is out
+        while its frame travels to the worker (one to three frames in a pipeline that keeps up), and a full target
+        would send that many of every ``num_buffers`` frames through the reserve, copied. All once none is: the
+        queue backed up and holds the lent slots, and the producer gets every buffer it had without lending (their
+        frames are copied, as without lending)."""
+        loans, depth = self._loans, self._settings.num_buffers
+        if loans is None:
+            return
+        floor = max(1, depth // 2) if loans.queued else depth
+        while self._held and self._own_queued + loans.queued < floor:
             buffer = self._held.pop()
             buffer.parent.queue_buffer(buffer, False)
             self._own_queued += 1

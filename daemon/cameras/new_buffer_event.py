@@ -71,10 +71,8 @@ class NewBufferEvent:
     @classmethod
     def attach(cls, library_path: Path, event_handle: int, buffers: Mapping[int, Any], label: str) -> NewBufferEvent:
         """The event ``event_handle`` of the producer loaded from ``library_path``, whose announced buffers are
-        ``buffers`` (by GenTL buffer handle). EventWaitUnavailable when the library is not loaded in this process
-        under that path, lacks an entry point, or no buffer is announced."""
-        if not buffers:
-            raise EventWaitUnavailable("no buffer is announced on the stream")
+        ``buffers`` (by GenTL buffer handle; more with :meth:`add_buffers`). EventWaitUnavailable when the library
+        is not loaded in this process under that path or lacks an entry point."""
         if not event_handle:
             raise EventWaitUnavailable("the new-buffer event has no handle")
         try:

@@ -7,7 +7,8 @@ Design notes:
 - :meth:`SlotLoans.lend` announces every free slot of the camera's :class:`~daemon.ipc.frame_slots.FrameSlots`
   to the running stream (``DSAnnounceBuffer`` with the slot's address, through the producer library harvesters
   loaded: :mod:`daemon.cameras.producer_library`; genicam's ``announce_buffer`` takes only ``bytes``) and queues
-  it. GenTL lets a consumer announce and queue buffers while the stream runs.
+  it, before the stream starts (GenTL's own sequence: whether a producer takes buffers announced while it
+  acquires is up to the producer). So the producer fills the lent slots first, harvesters' buffers after them.
 - A delivered slot (:meth:`delivered`) becomes a frame: :meth:`frame` is a frame-shaped array over the slot, and
   when the last array viewing it is gone (the frame stored or dropped, on whichever thread lets go of it), the slot
   is queued to the producer again. The producer never writes a slot a frame still views: it writes only queued
@@ -49,6 +50,7 @@ from daemon.log import get_logger
 _log = get_logger("daemon.cameras.slot_loans")
 GC_ERR_NOT_AVAILABLE = -1014
 GC_ERR_NOT_IMPLEMENTED = -1003
+ACQ_QUEUE_ALL_DISCARD = 4  # DSFlushQueue: every buffer of the input pool and the output queue unqueued
 
 # BUFFER_INFO_CMD values (GenTL standard) and how each is read
 _U64, _SIZE, _BOOL = ctypes.c_uint64, ctypes.c_size_t, ctypes.c_bool
@@ -113,6 +115,7 @@ class SlotLoans:
         self._announce = library.function("DSAnnounceBuffer", void_p, void_p, ctypes.c_size_t, void_p, void_p)
         self._queue = library.function("DSQueueBuffer", void_p, void_p)
         self._revoke = library.function("DSRevokeBuffer", void_p, void_p, void_p, void_p)
+        self._flush = library.function("DSFlushQueue", void_p, ctypes.c_int32)
         self._get_info = library.function(
             "DSGetBufferInfo", void_p, void_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32), void_p, SIZE_T_P
         )
@@ -209,14 +212,19 @@ class SlotLoans:
         with self._lock:
             self._retired = True
 
-    def close(self, stream_closed: bool) -> None:
+    def close(self, stream_closed: bool, flush: bool = False) -> None:
         """Revoke every slot (the stream stopped and flushed; ``stream_closed``: ``DSClose`` already revoked
-        them) and drop the library reference. Idempotent."""
+        them; ``flush``: the stream never started, so flush its queues here first) and drop the library
+        reference. Idempotent."""
         with self._lock:
             self._retired = True
             if self._closed:
                 return
             self._closed = True
+            if flush and not stream_closed:
+                code = self._flush(self._stream, ACQ_QUEUE_ALL_DISCARD)
+                if code != GC_ERR_SUCCESS:
+                    _log.warning("camera_slot_flush_failed", error=self._library.describe(code))
             kept = 0
             for slot in list(self._where):
                 handle = self._slot_handles.get(slot)

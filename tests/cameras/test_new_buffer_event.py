@@ -58,7 +58,7 @@ def test_without_the_gil_free_wait_the_camera_falls_back_to_slices(fake_cti: Pat
     assert ids == list(range(20))
 
 
-def test_attach_refuses_a_library_not_loaded_and_a_stream_without_buffers(
+def test_attach_refuses_a_library_not_loaded_and_an_event_without_a_handle(
     fake_cti: Path, fake_harvester: Harvester, tmp_path: Path
 ) -> None:
     copy = tmp_path / "elsewhere.cti"  # the same producer, at a path this process never loaded
@@ -69,8 +69,8 @@ def test_attach_refuses_a_library_not_loaded_and_a_stream_without_buffers(
     buffers = {int(b._handle): b for b in ia._announced_buffers}
     with pytest.raises(EventWaitUnavailable, match="is not loaded in this process"):
         NewBufferEvent.attach(copy, int(monitor.handle), buffers, "test")
-    with pytest.raises(EventWaitUnavailable, match="no buffer is announced"):
-        NewBufferEvent.attach(fake_cti, int(monitor.handle), {}, "test")
+    with pytest.raises(EventWaitUnavailable, match="has no handle"):
+        NewBufferEvent.attach(fake_cti, 0, buffers, "test")
 
 
 def test_a_failed_wait_names_the_gentl_error_and_the_producers_text(fake_cti: Path) -> None:
