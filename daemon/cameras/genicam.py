@@ -420,8 +420,8 @@ class GenicamCamera:
             return None, brief(error)
 
     def _lend_slots(self, ia: Any) -> tuple[SlotLoans | None, str | None]:
-        """Every free frame slot lent to the running stream (:mod:`daemon.cameras.slot_loans`), or None and why.
-        Only with the GIL-free wait, which is what recognises a lent slot when the producer delivers it."""
+        """Every free frame slot lent to the stream before it starts (:mod:`daemon.cameras.slot_loans`), or None
+        and why. Only with the GIL-free wait, which is what recognises a lent slot when the producer delivers it."""
         event, slots = self._event, self._slots
         if event is None or slots is None:
             return None, "needs the GIL-free wait" if event is None else "no frame slots"
