@@ -12,7 +12,7 @@ import pytest
 
 from daemon.storage import CompressionSettings, ZarrStream
 from daemon.storage.chunk_buffers import allocate
-from daemon.storage.file_store import DIRECT_ALIGNMENT, O_DIRECT, FileStore
+from daemon.storage.file_store import DIRECT_ALIGNMENT, DIRECT_PIECE_BYTES, O_DIRECT, FileStore
 from daemon.storage.memory_store import MemorySink, MemoryStore
 from daemon.storage.shard import MIN_ALIGNED_BYTES, ShardBuilder, ShardIndex
 from daemon.storage.sink import Sink
@@ -102,6 +102,29 @@ def test_a_direct_write_refused_by_the_device_is_written_through_the_cache(direc
     assert sink.alignment == 1  # given up for this object
     sink.finalize()
     assert (direct_folder / "x").read_bytes() == data.tobytes()
+
+
+def test_a_large_direct_write_goes_to_the_device_in_pieces(direct_folder: Path, mocker) -> None:
+    real_open = os.open
+    direct_fds: set[int] = set()
+
+    def tracking_open(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        (direct_fds.add if flags & O_DIRECT else direct_fds.discard)(fd)
+        return fd
+
+    mocker.patch("daemon.storage.file_store.os.open", side_effect=tracking_open)
+    pwritev = mocker.spy(os, "pwritev")  # records the real calls
+    nbytes = 2 * DIRECT_PIECE_BYTES + 3 * DIRECT_ALIGNMENT + 100
+    data = aligned_bytes(nbytes, 5)
+    sink = FileStore(direct_folder).open_sink("x")
+    sink.write(DIRECT_ALIGNMENT, [data])
+    sink.finalize()
+    direct = [(c.args[2], sum(len(b) for b in c.args[1])) for c in pwritev.call_args_list if c.args[0] in direct_fds]
+    head = nbytes - 100
+    starts = range(DIRECT_ALIGNMENT, DIRECT_ALIGNMENT + head, DIRECT_PIECE_BYTES)
+    assert direct == [(s, min(DIRECT_PIECE_BYTES, DIRECT_ALIGNMENT + head - s)) for s in starts]
+    assert (direct_folder / "x").read_bytes() == bytes(DIRECT_ALIGNMENT) + data.tobytes()
 
 
 class AlignedMemorySink(MemorySink):
