@@ -22,6 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 MB = 1e6
 COLD = "cold (dropped, 8 s idle before each run)"
 WARM = "warm (before each run a child process touched and freed the case bytes + 1 GiB: the same memory state for all)"
+# ``--results FILE`` replaces only what lies between these markers, so notes written by hand around a report survive
+REPORT_BEGIN = "<!-- bench/run.py's report: a new run replaces everything up to the end marker, nothing else -->"
+REPORT_END = "<!-- end of bench/run.py's report -->"
 NAMES = {"acqd": "acqd", "acquire-zarr": "acquire-zarr", "tensorstore": "tensorstore", "zarr-python": "zarr-python"}
 
 
@@ -299,3 +302,18 @@ def render(cases: dict[str, Any], args: Any, before: dict[str, Any], after: dict
             out.append(f"| {name} | {s} | " + ", ".join(f"{case.spec['bytes'] / r['seconds'] / MB:.0f}" for r in runs)
                        + " |")  # fmt: skip
     return "\n".join(out)
+
+
+def splice(existing: str | None, report: str) -> str:
+    """``existing`` (a results file's text, or None) with its marked report replaced by ``report``.
+
+    A file without the markers keeps all of its text, after the new report.
+    """
+    block = f"{REPORT_BEGIN}\n{report.strip()}\n{REPORT_END}\n"
+    if not existing:
+        return block
+    start = existing.find(REPORT_BEGIN)
+    end = existing.find(REPORT_END, max(start, 0))
+    if start < 0 or end < 0:
+        return f"{block}\n{existing}"
+    return existing[:start] + block + existing[end + len(REPORT_END) :].removeprefix("\n")

@@ -1,9 +1,9 @@
 """The benchmark: acqd's storage engine against acquire-zarr 0.10, tensorstore and zarr-python, and the limits.
 
 Usage (from the repository root):
-    .venv/bin/python bench/run.py                                 # full: ~5-8 min on a quiet 2-core machine
+    .venv/bin/python bench/run.py                                 # full: ~23 min on this shared 2-core VM
     .venv/bin/python bench/run.py --quick                         # ~1-2 min, smaller runs, 2 repetitions
-    .venv/bin/python bench/run.py --results bench/RESULTS.md      # also write the tables there
+    .venv/bin/python bench/run.py --results bench/RESULTS.md      # also put the tables there (between markers)
 
 For each case (2048x2048 uint16 and 512x512 uint8 microscope-like frames; Blosc lz4 + shuffle, Blosc zstd + shuffle,
 no compression; Zarr v3, chunks 64x512x512, shards 1x2x2 chunks) and each repetition, every system writes the same
@@ -43,7 +43,7 @@ if str(REPO) not in sys.path:
 
 from bench.engine import make_frames  # noqa: E402
 from bench.memory_state import warm_memory  # noqa: E402
-from bench.report import environment, render  # noqa: E402
+from bench.report import environment, render, splice  # noqa: E402
 from daemon.storage.codec import BLOSC_BLOCK_BYTES  # noqa: E402
 
 PY = sys.executable
@@ -195,7 +195,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-verify", action="store_true")
     parser.add_argument("--long", type=float, default=None, help="seconds of the long acqd run (default 30, quick 15)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the stores (default: a temporary one)")
-    parser.add_argument("--results", type=Path, default=None, help="write the report (markdown) to this file")
+    parser.add_argument(
+        "--results", type=Path, default=None, help="put the report (markdown) in this file, replacing the last one"
+    )
     parser.add_argument("--pipeline", action="store_true", help="also run bench/pipeline.py and report its table")
     parser.add_argument("--s3", action="store_true", help="also write 2048-lz4 to a local SeaweedFS S3 server")
     parser.add_argument(
@@ -283,7 +285,10 @@ def main(argv: list[str] | None = None) -> None:
     text = render(cases, args, env_before, environment(), extra, minutes)
     print("\n" + text)
     if args.results is not None:
-        args.results.write_text(text + "\n")
+        existing = args.results.read_text() if args.results.exists() else None
+        partial = args.results.with_name(args.results.name + ".partial")
+        partial.write_text(splice(existing, text))
+        partial.replace(args.results)  # the old file stays whole if the write fails
         print(f"\nwritten to {args.results}")
 
 
