@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
     .venv/bin/python bench/run.py                                 # full: ~23 min on this shared 2-core VM
-    .venv/bin/python bench/run.py --quick                         # ~1-2 min, smaller runs, 2 repetitions
+    .venv/bin/python bench/run.py --quick                         # a look: smaller runs, 2 repetitions
     .venv/bin/python bench/run.py --results bench/RESULTS.md      # also put the tables there (between markers)
 
 For each case (2048x2048 uint16 and 512x512 uint8 microscope-like frames; Blosc lz4 + shuffle, Blosc zstd + shuffle,
