@@ -42,7 +42,7 @@ from typing import Any
 from daemon.errors import ConfigError, StorageError
 from daemon.storage import metadata
 from daemon.storage.array_writer import WriterStart
-from daemon.storage.codec import ChunkCodec, JSONDict
+from daemon.storage.codec import ChunkCodec, JSONDict, normal_v2_compressor
 from daemon.storage.image_writer import level0_layout
 from daemon.storage.layout import ArrayLayout
 from daemon.storage.multiscale import plan_image_levels
@@ -175,7 +175,8 @@ def _claimed_outer(
     for name in (*_FIRST_FIELDS, *rest):
         if name in _IGNORED_FIELDS:
             continue
-        if found.get(name) != expected.get(name):
+        found_value = normal_v2_compressor(found.get(name)) if name == "compressor" else found.get(name)
+        if found_value != expected.get(name):
             raise ConfigError(
                 f"array {path!r}: {name} is {found.get(name)!r} in the store; the settings give "
                 f"{expected.get(name)!r}. A resumed run must use the settings the store was written with."

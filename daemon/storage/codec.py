@@ -6,7 +6,8 @@ Design notes:
   shuffling works. numcodecs releases the GIL while compressing, so several worker threads compress in parallel.
 - Chunks are stored little-endian; the settings only admit little-endian dtypes.
 - v3 JSON is what zarr-python writes and reads: a ``bytes`` codec (``endian: little``) then ``blosc``
-  (cname/clevel/shuffle/typesize/blocksize) or ``zstd`` (level/checksum). v2 JSON is numcodecs' own config.
+  (cname/clevel/shuffle/typesize/blocksize) or ``zstd`` (level/checksum). v2 JSON is numcodecs' own config, less
+  plain Zstd's ``checksum: false`` (numcodecs' default), which tensorstore's v2 driver refuses as an unknown member.
 
 Performance (the worker threads' hot path, :meth:`ChunkCodec.encode_reusing`):
 - numcodecs returns a fresh ``bytes`` per chunk. A chunk of tens of MiB is above glibc's largest mmap threshold
@@ -193,5 +194,14 @@ class ChunkCodec:
         """The ``compressor`` of a v2 ``.zarray`` (None when raw)."""
         if self._codec is None:
             return None
-        config: JSONDict = self._codec.get_config()
+        config: JSONDict = normal_v2_compressor(self._codec.get_config())
         return config
+
+
+def normal_v2_compressor(config: Any) -> Any:
+    """A v2 ``compressor`` as acqd writes it: plain Zstd's ``checksum: false`` (numcodecs' default, which
+    tensorstore's v2 driver refuses as an unknown member) left out. Anything else comes back as it is, so stores
+    written before the member was dropped still compare equal when a run resumes them."""
+    if isinstance(config, dict) and config.get("id") == "zstd" and config.get("checksum") is False:
+        return {k: v for k, v in config.items() if k != "checksum"}
+    return config

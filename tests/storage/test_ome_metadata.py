@@ -198,7 +198,7 @@ def test_v2_array_metadata_uses_slash_separator_and_numcodecs_json(tmp_path: Pat
     meta = json.loads((path / "0" / ".zarray").read_text())
     assert meta["dimension_separator"] == "/"
     assert meta["dtype"] == "<i2"
-    assert meta["compressor"] == {"id": "zstd", "level": 5, "checksum": False}
+    assert meta["compressor"] == {"id": "zstd", "level": 5}
     assert meta["shape"] == [3, 8, 8]
     assert (path / "0" / "1" / "1" / "1").is_file()
     assert json.loads((path / ".zgroup").read_text()) == {"zarr_format": 2}

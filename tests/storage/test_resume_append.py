@@ -291,6 +291,29 @@ def test_mismatched_settings_are_refused_with_field_and_values(
         plan_append(FileStore(path), settings)
 
 
+def test_a_v2_zstd_store_written_with_checksum_false_still_resumes(tmp_path: Path) -> None:
+    """Stores written before acqd left plain Zstd's ``checksum: false`` out of ``.zarray`` resume as before; one
+    asking for checksums is refused, naming the compressor."""
+    path = tmp_path / "old.zarr"
+    base = stream_settings(path, 2, False)
+    settings = dataclasses.replace(
+        base, arrays=[dataclasses.replace(base.arrays[0], compression=CompressionSettings("zstd", 3))]
+    )
+    write_closed(settings, 3)
+    zarray = path / "0" / ".zarray"
+    doc = json.loads(zarray.read_text())
+    assert doc["compressor"] == {"id": "zstd", "level": 3}
+    doc["compressor"]["checksum"] = False  # what acqd wrote before
+    zarray.write_text(json.dumps(doc))
+    plan, stored = resume(settings, 100, 4)
+    assert stored == 4
+    check_resumed(path, plan, 3, 100, 4)
+    doc["compressor"]["checksum"] = True
+    zarray.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match=r"array '0': compressor is \{.*'checksum': True\} in the store"):
+        plan_append(FileStore(path), settings)
+
+
 def test_an_empty_store_has_nothing_to_append_to(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="holds no Zarr v3 group: there is nothing to append to"):
         plan_append(FileStore(tmp_path / "none.zarr"), stream_settings(tmp_path / "none.zarr", 3, True))

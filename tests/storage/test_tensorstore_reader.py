@@ -1,0 +1,155 @@
+"""A second reader: tensorstore (the C++ library data users open large stores with) reads what the engine writes.
+
+zarr-python is the oracle everywhere else; this module checks that a stricter, independent implementation of the
+Zarr v2 and v3 specs (sharding included) opens acqd's arrays from their metadata alone and sees the values sent:
+every codec and shuffle, every layout, several data types, every level of a pyramid, ragged edges, the per-frame
+table, and a store streamed to S3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import tensorstore as ts
+
+from daemon.storage import CompressionSettings, ZarrStream
+from daemon.storage.file_store import FileStore
+from daemon.storage.frame_table import FrameTables
+from daemon.storage.s3_settings import S3Settings
+from tests.fixtures.s3 import SeaweedServer
+from tests.storage.multiscale_support import (
+    CASES,
+    Case,
+    assert_level_equal,
+    expected_level_count,
+    pyramid_settings,
+    reference_pyramid,
+)
+from tests.storage.support import dims, expected_array, final_shape, random_frames, settings, write
+
+SPEC = [("t", "time", 0, 4), ("y", "space", 45, 16), ("x", "space", 38, 16)]  # ragged chunks at both edges
+LAYOUTS = {"v2": (2, None), "v3": (3, None), "v3-sharded": (3, [2, 2, 2])}
+COMPRESSIONS = [None] + [
+    CompressionSettings(codec, 1, shuffle)
+    for codec in ("blosc-lz4", "blosc-zstd", "blosc-blosclz", "blosc-zlib")
+    for shuffle in ("none", "byte", "bit")
+] + [CompressionSettings("zstd", 3)]  # fmt: skip
+PYRAMID_CASES = [c for c in CASES if c.name in ("tczyx", "zyx-fixed-odd", "czyx-fixed-short")]  # 5D, odd, short
+
+
+def compression_id(compression: CompressionSettings | None) -> str:
+    if compression is None:
+        return "raw"
+    return f"{compression.codec_enum.value}-{compression.shuffle_enum.value}"
+
+
+def ts_read(kvstore: Mapping[str, Any], version: int) -> npt.NDArray[Any]:
+    """Open the array at ``kvstore`` from its metadata alone (no schema given) and read all of it."""
+    spec = {"driver": "zarr3" if version == 3 else "zarr", "kvstore": dict(kvstore)}
+    array = ts.open(spec, open=True, read=True).result()
+    return np.asarray(array.read().result())
+
+
+def local(path: Path, array_path: str) -> dict[str, Any]:
+    return {"driver": "file", "path": str(path / array_path) + "/"}
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS, ids=compression_id)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_every_codec_and_layout_reads_back_equal(
+    tmp_path: Path, layout: str, compression: CompressionSettings | None
+) -> None:
+    version, shards = LAYOUTS[layout]
+    path = tmp_path / "s.zarr"
+    frames = random_frames(11, 45, 38, "uint16", seed=3)  # 11 frames: the last chunk (and shard) is partial
+    write(settings(path, dims(SPEC, shards), version=version, compression=compression), frames)
+    got = ts_read(local(path, "0"), version)
+    np.testing.assert_array_equal(got, expected_array(frames, final_shape(SPEC, len(frames))))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint32", "int64", "float32", "float64"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_data_types_read_back_equal(tmp_path: Path, layout: str, dtype: str) -> None:
+    version, shards = LAYOUTS[layout]
+    path = tmp_path / "s.zarr"
+    frames = random_frames(6, 45, 38, dtype, seed=4)
+    compression = CompressionSettings("blosc-lz4", 1, "bit")
+    write(settings(path, dims(SPEC, shards), dtype=dtype, version=version, compression=compression), frames)
+    got = ts_read(local(path, "0"), version)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, expected_array(frames, final_shape(SPEC, len(frames))))
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.name in ("tczyx", "zyx-fixed-odd", "czyx-fixed-short")], ids=str
+)
+def test_every_pyramid_level_reads_back_equal(tmp_path: Path, case: Case, layout: str) -> None:
+    version, sharded = LAYOUTS[layout][0], LAYOUTS[layout][1] is not None
+    path = tmp_path / "p.zarr"
+    height, width = case.spec[-2][2], case.spec[-1][2]
+    frames = random_frames(case.frames, height, width, "uint16", seed=case.frames)
+    s = pyramid_settings(
+        path,
+        case.spec,
+        "mean",
+        version=version,
+        shards=case.shards if sharded else None,
+        compression=CompressionSettings("blosc-zstd", 1),
+        key="img",
+    )
+    write(s, frames, batch=case.batch)
+    n_levels = expected_level_count(case.spec, None)
+    assert n_levels >= 2
+    for n, want in enumerate(reference_pyramid(frames, case.spec, "mean", n_levels)):
+        got = ts_read(local(path, f"img/{n}"), version)
+        assert_level_equal(got, want.values, "mean", f"{case} level {n} (tensorstore)")
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_the_frame_table_reads_back_equal(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "t.zarr"
+    s = settings(path, dims(SPEC), version=version)
+    store = FileStore(path)
+    stream = ZarrStream(s, store=store)
+    tables = FrameTables(store, s.version_enum, [""], chunk_rows=4)
+    frames = random_frames(7, 45, 38, "uint16", seed=5)
+    for k, frame in enumerate(frames):
+        stream.append(frame)
+        tables.table("").add(1000 + k, 10 * k, 100 * k, 0)
+    stream.close()
+    tables.stored("", stream.frames_stored())
+    tables.close()
+    np.testing.assert_array_equal(ts_read(local(path, "frames/frame_id"), version), 1000 + np.arange(7))
+    np.testing.assert_array_equal(ts_read(local(path, "frames/host_time_ns"), version), 100 * np.arange(7))
+    np.testing.assert_array_equal(ts_read(local(path, "0"), version), frames)
+
+
+@pytest.mark.slow
+@pytest.mark.s3
+def test_a_store_streamed_to_s3_reads_back_equal_over_s3(
+    s3_server: SeaweedServer, s3_settings: S3Settings, s3_env: dict[str, str]
+) -> None:
+    """tensorstore's own S3 client, pointed at the same server, reads the sharded store the engine uploaded."""
+    bucket = s3_server.make_bucket()
+    prefix = "runs/ts.zarr"
+    local_settings = settings(Path("unused"), dims(SPEC, [2, 2, 2]), compression=CompressionSettings("blosc-lz4", 1))
+    s = dataclasses.replace(local_settings, store_path=f"s3://{bucket}/{prefix}", s3=s3_settings)
+    frames = random_frames(11, 45, 38, "uint16", seed=6)
+    write(s, frames)
+    kvstore = {
+        "driver": "s3",
+        "bucket": bucket,
+        "path": f"{prefix}/0/",
+        "endpoint": s3_server.endpoint,
+        "aws_region": "us-east-1",
+        "aws_credentials": {"type": "environment"},
+    }
+    got = ts_read(kvstore, 3)
+    np.testing.assert_array_equal(got, expected_array(frames, final_shape(SPEC, len(frames))))
