@@ -8,15 +8,17 @@ in float64. Level ``n`` is built from level ``n - 1``; a level's frame exists wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import zarr
 
 from daemon.storage import ArraySettings, CompressionSettings, StreamSettings
-from tests.storage.support import dims, expected_array, final_shape
+from tests.storage.support import dims, expected_array, final_shape, random_frames, read, write
 
 Array = npt.NDArray[Any]
 Spec = Sequence[tuple[str, str, int, int]]
@@ -195,3 +197,36 @@ CASES = [
         2,
     ),
 ]
+
+
+def stream_and_compare(
+    path: Path,
+    case: Case,
+    method: str,
+    version: int,
+    sharded: bool,
+    dtype: str,
+    read_level: Callable[[Path, str], Array] = read,
+) -> int:
+    """Stream ``case``'s frames, then compare every level, as ``read_level(store, array path)`` reads it (zarr-python
+    by default), with the reference; the number of levels."""
+    height, width = case.spec[-2][2], case.spec[-1][2]
+    frames = random_frames(case.frames, height, width, dtype, seed=case.frames)
+    compression = CompressionSettings("blosc-zstd", 1) if version == 3 else CompressionSettings("zstd", 1)
+    s = pyramid_settings(
+        path,
+        case.spec,
+        method,
+        version=version,
+        shards=case.shards if sharded else None,
+        dtype=dtype,
+        compression=compression,
+        key="img",
+    )
+    write(s, frames, batch=case.batch)
+    n_levels = expected_level_count(case.spec, None)
+    group = zarr.open_group(str(path), path="img", mode="r")
+    assert sorted(group.array_keys()) == [str(n) for n in range(n_levels)]
+    for n, want in enumerate(reference_pyramid(frames, case.spec, method, n_levels)):
+        assert_level_equal(read_level(path, f"img/{n}"), want.values, method, f"{case} {method} level {n}")
+    return n_levels

@@ -10,18 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import zarr
 
-from daemon.storage import CompressionSettings
-from tests.storage.multiscale_support import (
-    CASES,
-    Case,
-    assert_level_equal,
-    expected_level_count,
-    pyramid_settings,
-    reference_pyramid,
-)
-from tests.storage.support import ALL_DTYPES, random_frames, read, write
+from tests.storage.multiscale_support import CASES, Case, stream_and_compare
+from tests.storage.support import ALL_DTYPES
 
 METHODS = ["mean", "decimate", "min", "max"]
 STORAGE = {
@@ -29,30 +20,6 @@ STORAGE = {
     "v3": {"version": 3},
     "v3-sharded": {"version": 3, "sharded": True},
 }
-
-
-def stream_and_compare(path: Path, case: Case, method: str, version: int, sharded: bool, dtype: str) -> int:
-    """Stream ``case``'s frames, then compare every level with the reference; the number of levels."""
-    height, width = case.spec[-2][2], case.spec[-1][2]
-    frames = random_frames(case.frames, height, width, dtype, seed=case.frames)
-    compression = CompressionSettings("blosc-zstd", 1) if version == 3 else CompressionSettings("zstd", 1)
-    s = pyramid_settings(
-        path,
-        case.spec,
-        method,
-        version=version,
-        shards=case.shards if sharded else None,
-        dtype=dtype,
-        compression=compression,
-        key="img",
-    )
-    write(s, frames, batch=case.batch)
-    n_levels = expected_level_count(case.spec, None)
-    group = zarr.open_group(str(path), path="img", mode="r")
-    assert sorted(group.array_keys()) == [str(n) for n in range(n_levels)]
-    for n, want in enumerate(reference_pyramid(frames, case.spec, method, n_levels)):
-        assert_level_equal(read(path, f"img/{n}"), want.values, method, f"{case} {method} level {n}")
-    return n_levels
 
 
 @pytest.mark.parametrize("storage", list(STORAGE))

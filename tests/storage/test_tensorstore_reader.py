@@ -23,14 +23,7 @@ from daemon.storage.file_store import FileStore
 from daemon.storage.frame_table import FrameTables
 from daemon.storage.s3_settings import S3Settings
 from tests.fixtures.s3 import SeaweedServer
-from tests.storage.multiscale_support import (
-    CASES,
-    Case,
-    assert_level_equal,
-    expected_level_count,
-    pyramid_settings,
-    reference_pyramid,
-)
+from tests.storage.multiscale_support import CASES, Case, stream_and_compare
 from tests.storage.support import dims, expected_array, final_shape, random_frames, settings, write
 
 SPEC = [("t", "time", 0, 4), ("y", "space", 45, 16), ("x", "space", 38, 16)]  # ragged chunks at both edges
@@ -86,30 +79,17 @@ def test_data_types_read_back_equal(tmp_path: Path, layout: str, dtype: str) -> 
     np.testing.assert_array_equal(got, expected_array(frames, final_shape(SPEC, len(frames))))
 
 
+@pytest.mark.parametrize("method", ["mean", "decimate"])
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if c.name in ("tczyx", "zyx-fixed-odd", "czyx-fixed-short")], ids=str
-)
-def test_every_pyramid_level_reads_back_equal(tmp_path: Path, case: Case, layout: str) -> None:
-    version, sharded = LAYOUTS[layout][0], LAYOUTS[layout][1] is not None
-    path = tmp_path / "p.zarr"
-    height, width = case.spec[-2][2], case.spec[-1][2]
-    frames = random_frames(case.frames, height, width, "uint16", seed=case.frames)
-    s = pyramid_settings(
-        path,
-        case.spec,
-        "mean",
-        version=version,
-        shards=case.shards if sharded else None,
-        compression=CompressionSettings("blosc-zstd", 1),
-        key="img",
-    )
-    write(s, frames, batch=case.batch)
-    n_levels = expected_level_count(case.spec, None)
+@pytest.mark.parametrize("case", PYRAMID_CASES, ids=str)
+def test_every_pyramid_level_reads_back_equal(tmp_path: Path, case: Case, layout: str, method: str) -> None:
+    version, shards = LAYOUTS[layout]
+
+    def read_level(path: Path, array_path: str) -> npt.NDArray[Any]:
+        return ts_read(local(path, array_path), version)
+
+    n_levels = stream_and_compare(tmp_path / "p.zarr", case, method, version, shards is not None, "uint16", read_level)
     assert n_levels >= 2
-    for n, want in enumerate(reference_pyramid(frames, case.spec, "mean", n_levels)):
-        got = ts_read(local(path, f"img/{n}"), version)
-        assert_level_equal(got, want.values, "mean", f"{case} level {n} (tensorstore)")
 
 
 @pytest.mark.parametrize("version", [2, 3])
