@@ -7,6 +7,7 @@ process does not change what is tested.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,11 @@ def final_shape(spec: Sequence[tuple[str, str, int, int]], n_frames: int) -> tup
         per_outer = int(np.prod(sizes[1:-2], dtype=np.int64)) if len(sizes) > 3 else 1
         sizes[0] = -(-n_frames // per_outer)
     return tuple(sizes)
+
+
+def wait_for_stored(stream: ZarrStream, n: int, timeout: float = 10) -> None:
+    """Wait until ``stream`` has stored ``n`` frames (fails after ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while stream.frames_stored() < n:
+        assert time.monotonic() < deadline, f"only {stream.frames_stored()} of {n} frames stored"
+        time.sleep(0.01)

@@ -11,14 +11,7 @@ import pytest
 import zarr
 
 from daemon.storage import ZarrStream
-from tests.storage.support import dims, random_frames, settings
-
-
-def wait_for_stored(stream: ZarrStream, n: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while stream.frames_stored() < n:
-        assert time.monotonic() < deadline, f"only {stream.frames_stored()} of {n} frames stored"
-        time.sleep(0.01)
+from tests.storage.support import dims, random_frames, settings, wait_for_stored
 
 
 @pytest.mark.parametrize("version", [2, 3])

@@ -24,7 +24,15 @@ from daemon.storage.frame_table import FrameTables
 from daemon.storage.s3_settings import S3Settings
 from tests.fixtures.s3 import SeaweedServer
 from tests.storage.multiscale_support import CASES, Case, stream_and_compare
-from tests.storage.support import dims, expected_array, final_shape, random_frames, settings, write
+from tests.storage.support import (
+    dims,
+    expected_array,
+    final_shape,
+    random_frames,
+    settings,
+    wait_for_stored,
+    write,
+)
 
 SPEC = [("t", "time", 0, 4), ("y", "space", 45, 16), ("x", "space", 38, 16)]  # ragged chunks at both edges
 LAYOUTS = {"v2": (2, None), "v3": (3, None), "v3-sharded": (3, [2, 2, 2])}
@@ -90,6 +98,17 @@ def test_every_pyramid_level_reads_back_equal(tmp_path: Path, case: Case, layout
 
     n_levels = stream_and_compare(tmp_path / "p.zarr", case, method, version, shards is not None, "uint16", read_level)
     assert n_levels >= 2
+
+
+def test_a_running_stream_shows_tensorstore_only_its_claimed_frames(tmp_path: Path) -> None:
+    path = tmp_path / "r.zarr"
+    spec = [("t", "time", 0, 2), ("y", "space", 8, 4), ("x", "space", 8, 8)]
+    frames = random_frames(7, 8, 8, "uint16")
+    with ZarrStream(settings(path, dims(spec, [2, 2, 1]))) as stream:  # shard rows of 4 frames
+        stream.append(frames)
+        wait_for_stored(stream, 4)
+        np.testing.assert_array_equal(ts_read(local(path, "0"), 3), frames[:4])
+    np.testing.assert_array_equal(ts_read(local(path, "0"), 3), frames)
 
 
 @pytest.mark.parametrize("version", [2, 3])
