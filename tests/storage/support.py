@@ -23,6 +23,8 @@ from daemon.storage import (
     StreamSettings,
     ZarrStream,
 )
+from daemon.storage.file_store import FileStore
+from daemon.storage.frame_table import FrameTables
 
 ALL_DTYPES = ["uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "float32", "float64"]
 
@@ -37,7 +39,7 @@ def dims(spec: Sequence[tuple[str, str, int, int]], shard: Sequence[int | None] 
 
 
 def settings(
-    path: Path,
+    path: Path | str,
     dimensions: Sequence[Dimension],
     *,
     dtype: str = "uint16",
@@ -108,3 +110,17 @@ def wait_for_stored(stream: ZarrStream, n: int, timeout: float = 10) -> None:
     while stream.frames_stored() < n:
         assert time.monotonic() < deadline, f"only {stream.frames_stored()} of {n} frames stored"
         time.sleep(0.01)
+
+
+def write_with_table(settings_: StreamSettings, frames: Sequence[npt.NDArray[Any]], chunk_rows: int) -> None:
+    """What an orphaned worker does: store ``frames`` in a local store with a per-frame table (row ``k``: frame id
+    ``k``, device timestamp ``10 k``, host time ``100 k``, no flags) and close."""
+    store = FileStore(settings_.store_path)
+    stream = ZarrStream(settings_, store=store)
+    tables = FrameTables(store, settings_.version_enum, [""], chunk_rows=chunk_rows)
+    for k, frame in enumerate(frames):
+        stream.append(frame)
+        tables.table("").add(k, 10 * k, 100 * k, 0)
+    stream.close()
+    tables.stored("", stream.frames_stored())
+    tables.close()

@@ -30,6 +30,7 @@ from daemon.storage.stream import ZarrStream
 from tests.fixtures.s3 import SeaweedServer, download
 from tests.storage.killed_writer import kill_when_stored
 from tests.storage.resume_writer import HEIGHT, TABLE_ROWS, WIDTH, frame
+from tests.storage.support import write_with_table
 
 REPO = Path(__file__).resolve().parents[2]
 CHANNELS = 2
@@ -90,16 +91,8 @@ def crash_writer(settings: StreamSettings, min_stored: int, timeout_s: float = 3
 
 
 def write_closed(settings: StreamSettings, n: int) -> None:
-    """What an orphaned worker does: store ``n`` frames (with their table rows) and close."""
-    store = FileStore(settings.store_path)
-    stream = ZarrStream(settings, store=store)
-    tables = FrameTables(store, settings.version_enum, [""], chunk_rows=TABLE_ROWS)
-    for k in range(n):
-        stream.append(frame(k))
-        tables.table("").add(k, 10 * k, 100 * k, 0)
-    stream.close()
-    tables.stored("", stream.frames_stored())
-    tables.close()
+    """What an orphaned worker does: store frames ``0 .. n`` (with their table rows) and close."""
+    write_with_table(settings, [frame(k) for k in range(n)], TABLE_ROWS)
 
 
 def resume(settings: StreamSettings, first: int, count: int, run_id: str = "run-2") -> tuple[AppendPlan, int]:

@@ -8,7 +8,6 @@ table, and a store streamed to S3.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,6 @@ import pytest
 import tensorstore as ts
 
 from daemon.storage import CompressionSettings, ZarrStream
-from daemon.storage.file_store import FileStore
-from daemon.storage.frame_table import FrameTables
 from daemon.storage.s3_settings import S3Settings
 from tests.fixtures.s3 import SeaweedServer
 from tests.storage.multiscale_support import CASES, Case, stream_and_compare
@@ -32,6 +29,7 @@ from tests.storage.support import (
     settings,
     wait_for_stored,
     write,
+    write_with_table,
 )
 
 SPEC = [("t", "time", 0, 4), ("y", "space", 45, 16), ("x", "space", 38, 16)]  # ragged chunks at both edges
@@ -114,19 +112,12 @@ def test_a_running_stream_shows_tensorstore_only_its_claimed_frames(tmp_path: Pa
 @pytest.mark.parametrize("version", [2, 3])
 def test_the_frame_table_reads_back_equal(tmp_path: Path, version: int) -> None:
     path = tmp_path / "t.zarr"
-    s = settings(path, dims(SPEC), version=version)
-    store = FileStore(path)
-    stream = ZarrStream(s, store=store)
-    tables = FrameTables(store, s.version_enum, [""], chunk_rows=4)
     frames = random_frames(7, 45, 38, "uint16", seed=5)
-    for k, frame in enumerate(frames):
-        stream.append(frame)
-        tables.table("").add(1000 + k, 10 * k, 100 * k, 0)
-    stream.close()
-    tables.stored("", stream.frames_stored())
-    tables.close()
-    np.testing.assert_array_equal(ts_read(local(path, "frames/frame_id"), version), 1000 + np.arange(7))
-    np.testing.assert_array_equal(ts_read(local(path, "frames/host_time_ns"), version), 100 * np.arange(7))
+    write_with_table(settings(path, dims(SPEC), version=version), frames, chunk_rows=4)  # the last chunk partial
+    k = np.arange(7)
+    np.testing.assert_array_equal(ts_read(local(path, "frames/frame_id"), version), k)
+    np.testing.assert_array_equal(ts_read(local(path, "frames/device_timestamp_ns"), version), 10 * k)
+    np.testing.assert_array_equal(ts_read(local(path, "frames/host_time_ns"), version), 100 * k)
     np.testing.assert_array_equal(ts_read(local(path, "0"), version), frames)
 
 
@@ -138,8 +129,8 @@ def test_a_store_streamed_to_s3_reads_back_equal_over_s3(
     """tensorstore's own S3 client, pointed at the same server, reads the sharded store the engine uploaded."""
     bucket = s3_server.make_bucket()
     prefix = "runs/ts.zarr"
-    local_settings = settings(Path("unused"), dims(SPEC, [2, 2, 2]), compression=CompressionSettings("blosc-lz4", 1))
-    s = dataclasses.replace(local_settings, store_path=f"s3://{bucket}/{prefix}", s3=s3_settings)
+    lz4 = CompressionSettings("blosc-lz4", 1)
+    s = settings(f"s3://{bucket}/{prefix}", dims(SPEC, [2, 2, 2]), compression=lz4, s3=s3_settings)
     frames = random_frames(11, 45, 38, "uint16", seed=6)
     write(s, frames)
     kvstore = {
